@@ -1,0 +1,49 @@
+//! A reader that follows the log, waiting (async) for new durable records.
+
+use tokio::sync::watch;
+
+use super::engine::Mark;
+use super::error::ReadError;
+use super::{Log, Offset, Record};
+
+/// Follows a log from an offset. Holds no buffer: every batch is read from the log, so a
+/// slow tail costs disk reads, never memory.
+#[derive(Debug)]
+pub struct Tail {
+    log: Log,
+    next: Offset,
+    rx: watch::Receiver<Mark>,
+}
+
+impl Tail {
+    pub(super) fn new(log: Log, from: Offset, rx: watch::Receiver<Mark>) -> Self {
+        Self { log, next: from, rx }
+    }
+
+    /// The offset the next returned record will have.
+    pub fn position(&self) -> Offset {
+        self.next
+    }
+
+    /// Returns the next durable records (at least one, at most `max_records`, stopping
+    /// once `max_bytes` of data are reached), waiting for them if needed. Fails with
+    /// [`ReadError::Closed`] once the log is closed or stopped and everything durable has
+    /// been returned.
+    pub async fn next_batch(&mut self, max_records: usize, max_bytes: usize) -> Result<Vec<Record>, ReadError> {
+        loop {
+            let records = self.log.read(self.next, max_records, max_bytes)?;
+            if let Some(last) = records.last() {
+                self.next = Offset(last.offset.0 + 1);
+                return Ok(records);
+            }
+            let m = *self.rx.borrow_and_update();
+            if m.durable > self.next.0 {
+                continue;
+            }
+            if m.closed || m.poisoned {
+                return Err(ReadError::Closed);
+            }
+            self.rx.changed().await.map_err(|_| ReadError::Closed)?;
+        }
+    }
+}
