@@ -272,10 +272,23 @@ pub(super) fn recover(dir: &dyn Dir, config: &Config) -> Result<Recovered, OpenE
         };
         let last = i + 1 == count;
         let mut scan: Option<(Scan, Vec<u8>)> = None;
-        if last && header.is_some() && seal.is_none() {
+        let mut seal = seal;
+        if last && header.is_some() {
+            // The last segment is the tail: read it whole. A seal there counts only if the
+            // body checksum verifies, since the footer may have reached the disk while an
+            // earlier unsynced batch did not (a sealing fsync that never completed).
             let mut image = vec![0u8; len as usize];
             storage.read_at(&mut image, 0).map_err(io_err(dir, &name))?;
-            scan = Some((segment::scan_batches(&image, base, config.index_interval_bytes), image));
+            if let Some(s) = &seal {
+                let body = &image[..s.footer.index_pos as usize];
+                if xxhash_rust::xxh3::xxh3_64(body) != s.footer.body_checksum {
+                    tracing::warn!(target: "dawn::log", file = %dir.describe(&name), "seal footer present but the body does not match it; treating the segment as unsealed");
+                    seal = None;
+                }
+            }
+            if seal.is_none() {
+                scan = Some((segment::scan_batches(&image, base, config.index_interval_bytes), image));
+            }
         }
         let tail = match scan.as_ref().map(|s| &s.0.end) {
             None => TailFact::NotScanned,
