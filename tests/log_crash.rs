@@ -56,10 +56,8 @@ fn run_crash_case(seed: u64) {
                 lens.extend(lens_batch);
                 assert_eq!(a.first.0, first);
                 // Sometimes wait for durability (an acknowledgement), sometimes not.
-                if rng.below(2) == 0 {
-                    if log.wait_durable_blocking(a.last()).is_ok() {
-                        acked = acked.max(a.last().0 + 1);
-                    }
+                if rng.below(2) == 0 && log.wait_durable_blocking(a.last()).is_ok() {
+                    acked = acked.max(a.last().0 + 1);
                 }
             }
             Err(e) => {

@@ -10,13 +10,13 @@ use super::format::{BATCH_OVERHEAD, FOOTER_LEN, RECORD_HEADER_LEN, SEGMENT_HEADE
 /// segment (its body, one batch past the roll point, and its footer) must stay below 4 GiB.
 pub const SEGMENT_BYTES_MAX_LIMIT: u64 = 1 << 30;
 /// Largest record a log may be configured to accept.
-pub const RECORD_BYTES_MAX_LIMIT: u32 = 256 << 20;
+pub const RECORD_BYTES_MAX_LIMIT: u32 = 128 << 20;
 /// Largest batch (records plus framing) a log may be configured to accept.
-pub const BATCH_BYTES_MAX_LIMIT: u64 = 1 << 30;
+pub const BATCH_BYTES_MAX_LIMIT: u64 = 256 << 20;
 
 const _: () = assert!(
     SEGMENT_BYTES_MAX_LIMIT + BATCH_BYTES_MAX_LIMIT + (FOOTER_LEN as u64) * 2 < u32::MAX as u64,
-    "a segment can outgrow its roll point by one batch and must still fit u32 positions"
+    "a segment's body can outgrow its roll point by one batch (an over-full segment rolls before the next append) and must still fit u32 positions"
 );
 const _: () = assert!((RECORD_BYTES_MAX_LIMIT as u64) < BATCH_BYTES_MAX_LIMIT);
 

@@ -236,7 +236,7 @@ impl Log {
                 )
             }
         };
-        tracing::info!(target: "dawn::log", segments = segments.len(), next_offset = next, "log opened");
+        tracing::debug!(target: "dawn::log", segments = segments.len(), next_offset = next, "log opened");
         Ok(Self {
             shared: Arc::new(Shared {
                 dir,
@@ -303,6 +303,9 @@ impl Log {
             w.poisoned = Some(p.clone());
             return Err(AppendError::Poisoned(p));
         }
+        if w.pos >= cfg.segment_bytes_max && w.next > w.base {
+            self.roll_locked(&mut w)?;
+        }
         let synced_before = self.shared.sync.state.lock().expect("sync lock").synced;
         let first = w.next;
         let mut buf = std::mem::take(&mut w.buf);
@@ -328,10 +331,13 @@ impl Log {
         let next = w.next;
         match cfg.sync {
             SyncPolicy::Never => self.shared.watermark.update(|m| m.durable = next),
-            _ => {
+            policy => {
                 let mut s = self.shared.sync.state.lock().expect("sync lock");
                 s.written = next;
-                self.shared.sync.cv.notify_one();
+                // `interval` syncs on its timer only; `always` wakes the syncer now.
+                if policy == SyncPolicy::Always {
+                    self.shared.sync.cv.notify_one();
+                }
             }
         }
         if w.pos >= cfg.segment_bytes_max {
@@ -585,14 +591,15 @@ impl Log {
             let mut segs = self.shared.segments.write().expect("segments lock");
             while segs.len() > 1 && more(&segs) {
                 let s = segs[0].clone();
-                dir.remove(&s.name).map_err(|source| PruneError::Io { file: dir.describe(&s.name), source })?;
+                // One directory sync per removal: removals become durable oldest first, so
+                // a crash part way leaves a contiguous suffix.
+                dir.remove(&s.name)
+                    .and_then(|_| dir.sync())
+                    .map_err(|source| PruneError::Io { file: dir.describe(&s.name), source })?;
                 segs.remove(0);
                 tracing::info!(target: "dawn::log", file = %s.location, base = s.base, "pruned segment");
                 removed.push(s.name.clone());
             }
-        }
-        if !removed.is_empty() {
-            dir.sync().map_err(|source| PruneError::Io { file: dir.describe(""), source })?;
         }
         Ok(removed)
     }

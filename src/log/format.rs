@@ -193,6 +193,9 @@ impl BatchHeader {
             synced_before: u64_at(b, 16),
             body_len: u32_at(b, 24),
         };
+        if h.first_offset.checked_add(u64::from(h.count)).is_none() {
+            return Err(FrameError::Inconsistent("batch offsets overflow u64".into()));
+        }
         if h.count == 0 || u32_at(b, 28) != 0 {
             return Err(FrameError::Inconsistent("empty batch or reserved bits set".into()));
         }
@@ -446,8 +449,8 @@ impl Footer {
         if entries.iter().any(|e| u64::from(e.pos) >= self.index_pos) {
             return Err(FrameError::Inconsistent("index entry points past the body".into()));
         }
-        if self.record_count == 0 {
-            return Err(FrameError::Inconsistent("sealed segment with no records".into()));
+        if self.record_count == 0 || self.last_offset == u64::MAX || self.record_count > self.last_offset + 1 {
+            return Err(FrameError::Inconsistent("record count and last offset disagree".into()));
         }
         Ok(entries)
     }

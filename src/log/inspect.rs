@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::format::{self, SEGMENT_HEADER_LEN};
-use super::recovery::LOCK_NAME;
+use super::recovery::{is_import_leftover, LOCK_NAME};
 use super::segment::{self, TailEnd};
 use super::storage::Dir;
 
@@ -58,8 +58,10 @@ pub struct SegmentReport {
 pub struct Report {
     /// Segments, oldest first.
     pub segments: Vec<SegmentReport>,
-    /// Files that are not part of the log.
+    /// Files that are not part of the log (left alone on open).
     pub ignored: Vec<String>,
+    /// Files left by an interrupted import (removed on open).
+    pub leftovers: Vec<String>,
     /// Problems between segments (gaps, chain mismatches, unsealed middle segments).
     pub problems: Vec<String>,
 }
@@ -79,6 +81,7 @@ pub fn inspect(dir: &dyn Dir) -> std::io::Result<Report> {
         match segment::parse_segment_name(&name) {
             Some(base) => segs.push((base, name)),
             None if name == LOCK_NAME => {}
+            None if is_import_leftover(&name) => report.leftovers.push(name),
             None => report.ignored.push(name),
         }
     }

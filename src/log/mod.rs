@@ -48,6 +48,7 @@ pub mod crash;
 mod engine;
 mod error;
 pub mod format;
+pub mod fuzz;
 pub mod inspect;
 pub mod recovery;
 mod segment;

@@ -217,6 +217,11 @@ fn io_err(dir: &dyn Dir, name: &str) -> impl FnOnce(std::io::Error) -> OpenError
     move |source| OpenError::Io { file, source }
 }
 
+/// Is `name` a segment file left by an interrupted import (`<segment>.seg.tmp`)?
+pub fn is_import_leftover(name: &str) -> bool {
+    name.strip_suffix(TMP_SUFFIX).is_some_and(|n| segment::parse_segment_name(n).is_some())
+}
+
 /// Writes a fresh segment header into a new file and makes it and its name durable.
 pub(super) fn create_segment(dir: &dyn Dir, base: u64, prev_chain: u64) -> std::io::Result<(String, Arc<dyn Storage>)> {
     let name = segment::segment_name(base);
@@ -234,7 +239,7 @@ pub(super) fn recover(dir: &dyn Dir, config: &Config) -> Result<Recovered, OpenE
     for name in dir.list().map_err(io_err(dir, ""))? {
         if let Some(base) = segment::parse_segment_name(&name) {
             segs.push((base, name));
-        } else if name.ends_with(TMP_SUFFIX) {
+        } else if is_import_leftover(&name) {
             dir.remove(&name).map_err(io_err(dir, &name))?;
             tracing::warn!(target: "dawn::log", file = %dir.describe(&name), "removed a leftover temporary file");
             report.removed.push(name);
@@ -254,16 +259,18 @@ pub(super) fn recover(dir: &dyn Dir, config: &Config) -> Result<Recovered, OpenE
         let len = storage.len().map_err(io_err(dir, &name))?;
         let mut head = vec![0u8; len.min(SEGMENT_HEADER_LEN as u64) as usize];
         storage.read_at(&mut head, 0).map_err(io_err(dir, &name))?;
-        let header = format::SegmentHeader::decode(&head).ok().filter(|h| h.base_offset == base);
-        let header_fact = match header {
-            Some(_) => HeaderFact::Valid,
-            None if len <= SEGMENT_HEADER_LEN as u64 => HeaderFact::Torn,
-            None => HeaderFact::Invalid,
+        let decoded = format::SegmentHeader::decode(&head);
+        let header = decoded.as_ref().ok().copied().filter(|h| h.base_offset == base);
+        let header_fact = match (&decoded, header) {
+            (_, Some(_)) => HeaderFact::Valid,
+            (Err(_), None) if len <= SEGMENT_HEADER_LEN as u64 => HeaderFact::Torn,
+            _ => HeaderFact::Invalid,
         };
         let prev_chain = header.map_or(0, |h| h.prev_chain);
         let seal = header.and_then(|_| segment::load_seal(&*storage, len).ok()).filter(|s| {
             let f = &s.footer;
-            f.last_offset.checked_add(1) == base.checked_add(f.record_count)
+            f.last_offset.checked_add(1).is_some()
+                && f.last_offset.checked_add(1) == base.checked_add(f.record_count)
                 && f.chain == format::chain(prev_chain, f.body_checksum, f.record_count, f.last_offset)
         });
         let link = match prev {
@@ -324,6 +331,9 @@ pub(super) fn recover(dir: &dyn Dir, config: &Config) -> Result<Recovered, OpenE
                     storage.sync_data().map_err(io_err(dir, &name))?;
                     report.truncated.push((name.clone(), *at as u64, cut, why.clone()));
                 }
+                // What a crashed process left may still be only in the page cache: make it
+                // durable before readers see it or later batches vouch for it.
+                storage.sync_data().map_err(io_err(dir, &name))?;
                 let mut hasher = Xxh3::new();
                 hasher.update(&image[..scan.valid_end]);
                 active = Some(ActiveStart {

@@ -190,7 +190,7 @@ pub(crate) fn verify_sealed_image(file: &[u8]) -> Result<(format::SegmentHeader,
         return Err((at, why));
     }
     let count = scan.next_offset - header.base_offset;
-    if count != fixed.record_count || count == 0 || fixed.last_offset + 1 != scan.next_offset {
+    if count != fixed.record_count || count == 0 || fixed.last_offset.checked_add(1) != Some(scan.next_offset) {
         return Err((index_pos, format!(
             "footer claims {} records ending at {}, batches hold {count}",
             fixed.record_count, fixed.last_offset

@@ -11,7 +11,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::config::{BATCH_BYTES_MAX_LIMIT, SEGMENT_BYTES_MAX_LIMIT};
 use super::error::{AppendError, ExportError, ImportError, Location};
-use super::format::{FOOTER_LEN, SEGMENT_HEADER_LEN};
+use super::format::{BATCH_OVERHEAD, FOOTER_LEN, INDEX_ENTRY_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
 use super::recovery;
 use super::segment::{self, Segment, TMP_SUFFIX};
 use super::{Log, Offset};
@@ -24,8 +24,17 @@ pub const SHIP_VERSION: u16 = 1;
 pub const SHIP_HEADER_LEN: usize = 72;
 /// Codec id of zstd.
 pub const CODEC_ZSTD: u32 = 1;
-/// Largest segment an import accepts: the largest a log can produce.
-pub const SHIPPED_SEGMENT_MAX: u64 = SEGMENT_BYTES_MAX_LIMIT + BATCH_BYTES_MAX_LIMIT + 2 * FOOTER_LEN as u64;
+/// Largest segment an import accepts: at least the largest a log can produce (a body of
+/// `SEGMENT_BYTES_MAX_LIMIT` plus one batch, and an index of at most one 8-byte entry per
+/// batch of at least 68 bytes), and below 4 GiB (u32 positions).
+pub const SHIPPED_SEGMENT_MAX: u64 = 2 << 30;
+
+const _: () = {
+    let body = SEGMENT_BYTES_MAX_LIMIT + BATCH_BYTES_MAX_LIMIT;
+    let index = body / (BATCH_OVERHEAD + RECORD_HEADER_LEN) as u64 * INDEX_ENTRY_LEN as u64;
+    assert!(body + index + FOOTER_LEN as u64 <= SHIPPED_SEGMENT_MAX);
+    assert!(SHIPPED_SEGMENT_MAX < u32::MAX as u64);
+};
 
 const _: () = assert!(SHIP_HEADER_LEN == 8 + 2 + 2 + 4 + 8 * 7);
 
@@ -111,6 +120,19 @@ pub struct ShipSummary {
     pub chain: u64,
 }
 
+struct CountingReader<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+}
+
 struct Counter<W> {
     inner: W,
     n: u64,
@@ -169,13 +191,16 @@ impl Log {
     /// start exactly at this log's next offset and chain from its last sealed segment, and
     /// the active segment must be empty; a log with no records takes any starting point
     /// (a node fast-syncing from a snapshot). On any error the log is unchanged.
-    pub fn import_segment(&self, mut input: impl Read) -> Result<ShipSummary, ImportError> {
+    pub fn import_segment(&self, input: impl Read) -> Result<ShipSummary, ImportError> {
+        let mut input = CountingReader { inner: input, n: 0 };
         let mut hb = [0u8; SHIP_HEADER_LEN];
         input.read_exact(&mut hb).map_err(|e| ImportError::BadStream(format!("reading header: {e}")))?;
         let ship = ShipHeader::decode(&hb)?;
         let mut image = Vec::new();
-        let mut dec = zstd::stream::Decoder::new(input)?.take(ship.segment_len + 1);
+        let mut dec = zstd::stream::Decoder::new(&mut input)?.take(ship.segment_len + 1);
         dec.read_to_end(&mut image).map_err(|e| ImportError::Verification(format!("decompressing: {e}")))?;
+        drop(dec);
+        let stream_bytes = input.n;
         if image.len() as u64 != ship.segment_len {
             return Err(ImportError::Verification(format!("stream holds {} bytes, header says {}", image.len(), ship.segment_len)));
         }
@@ -191,9 +216,11 @@ impl Log {
         {
             return Err(ImportError::Verification("stream header disagrees with the segment it carries".into()));
         }
+        // Only a log that never held a record may start anywhere; one that was pruned to
+        // nothing has handed out offsets and must continue from them.
         let log_is_empty = {
             let segs = self.segments();
-            segs.len() == 1 && segs[0].records == 0
+            segs.len() == 1 && segs[0].base.0 == 0 && segs[0].records == 0
         };
         let dir = self.dir().clone();
         let name = segment::segment_name(ship.base_offset);
@@ -238,7 +265,7 @@ impl Log {
             base_offset: ship.base_offset,
             records: ship.record_count,
             segment_bytes: ship.segment_len,
-            stream_bytes: SHIP_HEADER_LEN as u64,
+            stream_bytes,
             chain: ship.chain,
         })
     }
