@@ -45,7 +45,13 @@ fn engine(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1000));
     g.bench_function("append_1000x200b", |b| {
         b.iter_batched(
-            || Log::open(Arc::new(MemDir::new()) as Arc<dyn Dir>, Config { sync: SyncPolicy::Never, ..Config::default() }).unwrap(),
+            || {
+                Log::open(
+                    Arc::new(MemDir::new()) as Arc<dyn Dir>,
+                    Config { sync: SyncPolicy::Never, ..Config::default() },
+                )
+                .unwrap()
+            },
             |log| {
                 for _ in 0..10 {
                     log.append(&recs).unwrap();
@@ -55,11 +61,17 @@ fn engine(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
-    let log = Log::open(Arc::new(MemDir::new()) as Arc<dyn Dir>, Config { sync: SyncPolicy::Never, segment_bytes_max: 1 << 20, ..Config::default() }).unwrap();
+    let log = Log::open(
+        Arc::new(MemDir::new()) as Arc<dyn Dir>,
+        Config { sync: SyncPolicy::Never, segment_bytes_max: 1 << 20, ..Config::default() },
+    )
+    .unwrap();
     for _ in 0..20 {
         log.append(&recs).unwrap();
     }
-    g.bench_function("read_1000x200b_sealed", |b| b.iter(|| log.read(Offset(5000), 1000, usize::MAX).unwrap().len()));
+    g.bench_function("read_1000x200b_sealed", |b| {
+        b.iter(|| log.read(Offset(5000), 1000, usize::MAX).unwrap().len())
+    });
     g.finish();
 
     let tmp = tempfile::tempdir_in(".").unwrap();

@@ -58,7 +58,8 @@ mod tests {
     fn parses_log_commands() {
         let c = Cli::try_parse_from(["dawn", "log", "inspect", "/x", "--json"]).unwrap();
         assert!(matches!(c.command, Command::Log(dawn::log::cli::LogCommand::Inspect { json: true, .. })));
-        let c = Cli::try_parse_from(["dawn", "log", "fill", "d", "--sync", "interval:5", "--records", "10"]).unwrap();
+        let c = Cli::try_parse_from(["dawn", "log", "fill", "d", "--sync", "interval:5", "--records", "10"])
+            .unwrap();
         assert!(matches!(c.command, Command::Log(dawn::log::cli::LogCommand::Fill { records: 10, .. })));
         assert!(Cli::try_parse_from(["dawn", "log", "fill", "d", "--sync", "sometimes"]).is_err());
         assert!(Cli::try_parse_from(["dawn", "log", "bench", "--json"]).is_ok());

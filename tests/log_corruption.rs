@@ -5,7 +5,7 @@ use std::path::Path;
 
 use dawn::log::inspect::{inspect, Verdict};
 use dawn::log::storage::FileDir;
-use dawn::log::{Config, Log, OpenError, Offset, ReadError};
+use dawn::log::{Config, Log, Offset, OpenError, ReadError};
 
 fn small_config() -> Config {
     Config { segment_bytes_max: 8192, index_interval_bytes: 512, ..Config::default() }
@@ -24,7 +24,11 @@ fn make_log(dir: &Path, n: u64) -> Vec<std::path::PathBuf> {
 }
 
 fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "seg")).collect();
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
     v.sort();
     v
 }
@@ -60,7 +64,10 @@ fn flipped_byte_in_a_sealed_segment_is_found_on_read_and_by_inspect() {
     // Records in other segments still read.
     assert_eq!(&log.get(Offset(399)).unwrap().data[..], &rec(399)[..]);
     // Export refuses to ship it.
-    assert!(matches!(log.export_segment(Offset(0), Vec::new(), 1), Err(dawn::log::ExportError::Corrupt { .. })));
+    assert!(matches!(
+        log.export_segment(Offset(0), Vec::new(), 1),
+        Err(dawn::log::ExportError::Corrupt { .. })
+    ));
     drop(log);
     let report = inspect(&FileDir::existing(tmp.path()).unwrap()).unwrap();
     assert!(!report.is_ok());

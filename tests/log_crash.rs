@@ -46,10 +46,12 @@ fn run_crash_case(seed: u64) {
     for _ in 0..steps {
         let n = 1 + rng.below(3);
         let first = lens.len() as u64;
-        let batch: Vec<Vec<u8>> = (0..n).map(|i| {
-            let l = rng.next_u64();
-            record(first + i, l)
-        }).collect();
+        let batch: Vec<Vec<u8>> = (0..n)
+            .map(|i| {
+                let l = rng.next_u64();
+                record(first + i, l)
+            })
+            .collect();
         let lens_batch: Vec<u64> = batch.iter().map(|b| b.len() as u64).collect();
         match log.append(&batch) {
             Ok(a) => {
@@ -75,7 +77,8 @@ fn run_crash_case(seed: u64) {
     }
     let image = dir.crash(seed | 1);
     drop(log);
-    let recovered = Log::open(Arc::new(image) as Arc<dyn Dir>, config).unwrap_or_else(|e| panic!("seed {seed}: open after crash failed: {e}"));
+    let recovered = Log::open(Arc::new(image) as Arc<dyn Dir>, config)
+        .unwrap_or_else(|e| panic!("seed {seed}: open after crash failed: {e}"));
     let extra = recovered.durable_end().0.saturating_sub(lens.len() as u64);
     assert_eq!(extra, 0, "seed {seed}: log holds records that were never appended");
     verify_recovered(&recovered, acked, &lens);
@@ -123,7 +126,17 @@ fn sigkill_never_loses_a_reported_durable_offset() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dawn"))
             .args(["log", "fill"])
             .arg(&dir)
-            .args(["--records", "100000000", "--record-size", "200", "--batch", "37", "--report", "--segment-bytes", "300000"])
+            .args([
+                "--records",
+                "100000000",
+                "--record-size",
+                "200",
+                "--batch",
+                "37",
+                "--report",
+                "--segment-bytes",
+                "300000",
+            ])
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -149,15 +162,24 @@ fn sigkill_never_loses_a_reported_durable_offset() {
         if let Some(n) = *seen.lock().unwrap() {
             max_durable = Some(max_durable.map_or(n, |m| m.max(n)));
         }
-        let log = Log::open_path(&dir, Config::default()).unwrap_or_else(|e| panic!("round {round} (seed {seed}): {e}"));
+        let log = Log::open_path(&dir, Config::default())
+            .unwrap_or_else(|e| panic!("round {round} (seed {seed}): {e}"));
         let end = log.durable_end().0;
         if let Some(m) = max_durable {
-            assert!(end > m, "round {round} (seed {seed}): offset {m} was reported durable but the log ends at {end}");
+            assert!(
+                end > m,
+                "round {round} (seed {seed}): offset {m} was reported durable but the log ends at {end}"
+            );
         }
         let mut next = 0;
         while next < end {
             for r in log.read(Offset(next), 4096, usize::MAX).unwrap() {
-                assert_eq!(&r.data[..], &pattern_record(r.offset.0, 200)[..], "round {round}: record {} damaged", r.offset);
+                assert_eq!(
+                    &r.data[..],
+                    &pattern_record(r.offset.0, 200)[..],
+                    "round {round}: record {} damaged",
+                    r.offset
+                );
                 next = r.offset.0 + 1;
             }
         }

@@ -49,7 +49,10 @@ fn every_sealed_segment_ships_and_the_copy_continues() {
     }
     // The copy's chain matches the source's, segment by segment.
     let dst_sealed: Vec<_> = dst.segments().into_iter().filter(|s| s.sealed).collect();
-    assert_eq!(dst_sealed.iter().map(|s| s.chain).collect::<Vec<_>>(), sealed.iter().map(|s| s.chain).collect::<Vec<_>>());
+    assert_eq!(
+        dst_sealed.iter().map(|s| s.chain).collect::<Vec<_>>(),
+        sealed.iter().map(|s| s.chain).collect::<Vec<_>>()
+    );
     // It takes appends after the imported history, and survives a reopen.
     let a = dst.append(&[rec(end)]).unwrap();
     assert_eq!(a.first.0, end);
@@ -100,7 +103,10 @@ fn damaged_or_foreign_streams_are_rejected_and_change_nothing() {
     let other_dir = tempfile::tempdir().unwrap();
     let other = Log::open_path(other_dir.path(), config()).unwrap();
     for chunk in (0..3000u64).collect::<Vec<_>>().chunks(17) {
-        let batch: Vec<Vec<u8>> = chunk.iter().map(|&i| format!("other {i} ........................................").into_bytes()).collect();
+        let batch: Vec<Vec<u8>> = chunk
+            .iter()
+            .map(|&i| format!("other {i} ........................................").into_bytes())
+            .collect();
         let a = other.append(&batch).unwrap();
         other.wait_durable_blocking(a.last()).unwrap();
     }
@@ -110,7 +116,11 @@ fn damaged_or_foreign_streams_are_rejected_and_change_nothing() {
         assert!(matches!(err, ImportError::ChainMismatch { .. }), "{err}");
     }
     assert_eq!(dst.segments(), before, "a rejected import changed the log");
-    assert!(std::fs::read_dir(dst_dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")));
+    assert!(std::fs::read_dir(dst_dir.path()).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".tmp")));
     // The good one still goes in.
     dst.import_segment(&good[..]).unwrap();
 }
@@ -124,7 +134,10 @@ fn import_needs_an_empty_active_segment() {
     dst.import_segment(&export(&src, sealed[0].base)[..]).unwrap();
     let a = dst.append(&[b"local record"]).unwrap();
     dst.wait_durable_blocking(a.last()).unwrap();
-    assert!(matches!(dst.import_segment(&export(&src, sealed[1].base)[..]), Err(ImportError::ActiveNotEmpty { records: 1, .. })));
+    assert!(matches!(
+        dst.import_segment(&export(&src, sealed[1].base)[..]),
+        Err(ImportError::ActiveNotEmpty { records: 1, .. })
+    ));
 }
 
 #[test]

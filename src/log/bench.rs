@@ -235,10 +235,37 @@ pub fn table(r: &BenchReport) -> String {
     let row = |s: &mut String, k: &str, v: String, base: &str| {
         s.push_str(&format!("{k:<28} {v:>16}  {base}\n"));
     };
-    row(&mut s, "append 200 B records/s", format!("{:.0}", r.append_200b_records_per_s), &format!("group commit, {} appenders, {:.0} syncs/s", r.append_200b_appenders, r.append_200b_syncs_per_s));
-    row(&mut s, "append 1 MiB MB/s", format!("{:.1}", r.append_1mib_mb_per_s), &format!("{:.2}x plain write", r.append_1mib_vs_plain));
-    row(&mut s, "plain write 1 MiB MB/s", format!("{:.1}", r.plain_write_1mib_mb_per_s), "baseline: write + fdatasync");
+    row(
+        &mut s,
+        "append 200 B records/s",
+        format!("{:.0}", r.append_200b_records_per_s),
+        &format!(
+            "group commit, {} appenders, {:.0} syncs/s",
+            r.append_200b_appenders, r.append_200b_syncs_per_s
+        ),
+    );
+    row(
+        &mut s,
+        "append 1 MiB MB/s",
+        format!("{:.1}", r.append_1mib_mb_per_s),
+        &format!("{:.2}x plain write", r.append_1mib_vs_plain),
+    );
+    row(
+        &mut s,
+        "plain write 1 MiB MB/s",
+        format!("{:.1}", r.plain_write_1mib_mb_per_s),
+        "baseline: write + fdatasync",
+    );
     row(&mut s, "read 200 B records/s", format!("{:.0}", r.read_200b_records_per_s), "");
-    row(&mut s, "reopen ms", format!("{:.1}", r.reopen_ms), &format!("log of {:.2} GiB, active tail {} MiB", r.reopen_log_bytes as f64 / (1u64 << 30) as f64, r.reopen_active_bytes >> 20));
+    row(
+        &mut s,
+        "reopen ms",
+        format!("{:.1}", r.reopen_ms),
+        &format!(
+            "log of {:.2} GiB, active tail {} MiB",
+            r.reopen_log_bytes as f64 / (1u64 << 30) as f64,
+            r.reopen_active_bytes >> 20
+        ),
+    );
     s
 }

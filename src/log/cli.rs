@@ -157,8 +157,8 @@ pub fn run(cmd: LogCommand) -> anyhow::Result<()> {
             let summary = if input.as_os_str() == "-" {
                 log.import_segment(std::io::stdin().lock())?
             } else {
-                let f = std::fs::File::open(&input)
-                    .with_context(|| format!("opening {}", input.display()))?;
+                let f =
+                    std::fs::File::open(&input).with_context(|| format!("opening {}", input.display()))?;
                 log.import_segment(std::io::BufReader::new(f))?
             };
             eprintln!(
@@ -189,7 +189,8 @@ pub fn run(cmd: LogCommand) -> anyhow::Result<()> {
                 None => tempfile::Builder::new().prefix(".dawn-log-bench-").tempdir_in(".")?,
             };
             tmp = dir;
-            let plan = BenchPlan { small_records: records, big_appends, appenders, rounds, ..BenchPlan::default() };
+            let plan =
+                BenchPlan { small_records: records, big_appends, appenders, rounds, ..BenchPlan::default() };
             let report = bench::run(tmp.path(), plan, json)?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
@@ -207,11 +208,16 @@ fn inspect_cmd(dir: PathBuf, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("{:<26} {:>12} {:>12} {:>10} {:>12}  {:<7} status", "segment", "first", "last", "records", "bytes", "state");
+        println!(
+            "{:<26} {:>12} {:>12} {:>10} {:>12}  {:<7} status",
+            "segment", "first", "last", "records", "bytes", "state"
+        );
         for s in &report.segments {
             let status = match &s.verdict {
                 Verdict::Ok => "ok".to_string(),
-                Verdict::TornTail { at, bytes, why } => format!("torn tail at byte {at} ({bytes} bytes, cut on open): {why}"),
+                Verdict::TornTail { at, bytes, why } => {
+                    format!("torn tail at byte {at} ({bytes} bytes, cut on open): {why}")
+                }
                 Verdict::Corrupt { at, why } => format!("CORRUPT at byte {at}: {why}"),
             };
             println!(
@@ -226,6 +232,9 @@ fn inspect_cmd(dir: PathBuf, json: bool) -> anyhow::Result<()> {
         }
         for n in &report.ignored {
             println!("ignored: {n} (not a segment file)");
+        }
+        for n in &report.leftovers {
+            println!("leftover: {n} (an interrupted import; removed on open)");
         }
         for p in &report.problems {
             println!("PROBLEM: {p}");
@@ -244,14 +253,25 @@ fn inspect_cmd(dir: PathBuf, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn fill(dir: PathBuf, records: u64, record_size: usize, batch: usize, report: bool, config: Config) -> anyhow::Result<()> {
+fn fill(
+    dir: PathBuf,
+    records: u64,
+    record_size: usize,
+    batch: usize,
+    report: bool,
+    config: Config,
+) -> anyhow::Result<()> {
     if batch == 0 {
         bail!("--batch must be at least 1");
     }
-    let log = Arc::new(Log::open_path(&dir, config).with_context(|| format!("opening log {}", dir.display()))?);
+    let log =
+        Arc::new(Log::open_path(&dir, config).with_context(|| format!("opening log {}", dir.display()))?);
     let start = log.next_offset().0;
     let pb = if report { ProgressBar::hidden() } else { ProgressBar::new(records) };
-    pb.set_style(ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")?.progress_chars("=> "));
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")?
+            .progress_chars("=> "),
+    );
     pb.set_message("fill");
     let stdout = std::io::stdout();
     let mut done = 0u64;

@@ -63,9 +63,7 @@ impl FromStr for SyncPolicy {
         let ms = ms.strip_suffix("ms").unwrap_or(ms);
         match ms.parse::<u64>() {
             Ok(n) if n > 0 => Ok(Self::Interval(Duration::from_millis(n))),
-            _ => Err(format!(
-                "unknown sync policy {s:?}: use `always`, `never` or `interval:MS` (MS > 0)"
-            )),
+            _ => Err(format!("unknown sync policy {s:?}: use `always`, `never` or `interval:MS` (MS > 0)")),
         }
     }
 }
@@ -137,8 +135,7 @@ impl Config {
     /// Checks every limit and the relations between them.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let min_segment = (SEGMENT_HEADER_LEN + BATCH_OVERHEAD + RECORD_HEADER_LEN) as u64;
-        if self.segment_bytes_max < min_segment || self.segment_bytes_max > SEGMENT_BYTES_MAX_LIMIT
-        {
+        if self.segment_bytes_max < min_segment || self.segment_bytes_max > SEGMENT_BYTES_MAX_LIMIT {
             return Err(ConfigError(format!(
                 "segment_bytes_max {} must be within {min_segment}..={SEGMENT_BYTES_MAX_LIMIT}",
                 self.segment_bytes_max

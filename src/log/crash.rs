@@ -135,7 +135,11 @@ impl CrashDir {
                         (_, 0) => {}
                         (Op::SetLen(len), _) => data.resize(*len as usize, 0),
                         (Op::Write(pos, bytes), choice) => {
-                            let keep = if choice == 1 { bytes.len() } else { rng.below(bytes.len() as u64 + 1) as usize };
+                            let keep = if choice == 1 {
+                                bytes.len()
+                            } else {
+                                rng.below(bytes.len() as u64 + 1) as usize
+                            };
                             let end = *pos as usize + keep;
                             if data.len() < end {
                                 data.resize(end, 0);
@@ -153,7 +157,10 @@ impl CrashDir {
     /// The live bytes of every file, as the running process sees them.
     pub fn live(&self) -> BTreeMap<String, Vec<u8>> {
         let st = self.state.lock().expect("crash dir lock");
-        st.live.iter().map(|(n, id)| (n.clone(), st.files[id].state.lock().expect("file lock").live.clone())).collect()
+        st.live
+            .iter()
+            .map(|(n, id)| (n.clone(), st.files[id].state.lock().expect("file lock").live.clone()))
+            .collect()
     }
 }
 

@@ -199,12 +199,25 @@ impl Log {
         config.validate()?;
         let rec = recovery::recover(&*dir, &config)?;
         let a = rec.active;
-        let active = Arc::new(Segment::active(&*dir, a.name.clone(), a.base, a.prev_chain, a.storage.clone(), a.index.clone()));
+        let active = Arc::new(Segment::active(
+            &*dir,
+            a.name.clone(),
+            a.base,
+            a.prev_chain,
+            a.storage.clone(),
+            a.index.clone(),
+        ));
         let mut segments = rec.sealed;
         segments.push(active.clone());
         let next = a.next;
         let sync = Arc::new(SyncShared {
-            state: Mutex::new(SyncState { file: a.storage.clone(), written: next, synced: next, poisoned: None, shutdown: false }),
+            state: Mutex::new(SyncState {
+                file: a.storage.clone(),
+                written: next,
+                synced: next,
+                poisoned: None,
+                shutdown: false,
+            }),
             cv: Condvar::new(),
             syncs: AtomicU64::new(0),
         });
@@ -399,8 +412,17 @@ impl Log {
         };
         let dir = &*self.shared.dir;
         let seal = super::segment::Seal { footer, index: std::mem::take(&mut w.index) };
-        let sealed = Arc::new(Segment::sealed(dir, w.name.clone(), w.base, w.prev_chain, w.storage.clone(), seal, sealed_len));
-        let active = Arc::new(Segment::active(dir, name.clone(), w.next, footer.chain, storage.clone(), Vec::new()));
+        let sealed = Arc::new(Segment::sealed(
+            dir,
+            w.name.clone(),
+            w.base,
+            w.prev_chain,
+            w.storage.clone(),
+            seal,
+            sealed_len,
+        ));
+        let active =
+            Arc::new(Segment::active(dir, name.clone(), w.next, footer.chain, storage.clone(), Vec::new()));
         {
             let mut segs = self.shared.segments.write().expect("segments lock");
             let last = segs.last_mut().expect("an active segment");
@@ -488,7 +510,14 @@ impl Log {
             if bytes_so_far >= max_bytes && !out.is_empty() {
                 break;
             }
-            seg.read_into(next, seg_end.min(end), body_end, max_records - out.len(), max_bytes - bytes_so_far.min(max_bytes), &mut out)?;
+            seg.read_into(
+                next,
+                seg_end.min(end),
+                body_end,
+                max_records - out.len(),
+                max_bytes - bytes_so_far.min(max_bytes),
+                &mut out,
+            )?;
             if out.len() == before {
                 break;
             }
@@ -576,7 +605,8 @@ impl Log {
         }
         self.prune_while(|segs| {
             let too_many = r.segments_max.is_some_and(|m| segs.len() > m);
-            let bytes: u64 = segs.iter().map(|s| s.sealed_len().unwrap_or_else(|| s.storage.len().unwrap_or(0))).sum();
+            let bytes: u64 =
+                segs.iter().map(|s| s.sealed_len().unwrap_or_else(|| s.storage.len().unwrap_or(0))).sum();
             let too_big = r.bytes_max.is_some_and(|m| bytes > m);
             (too_many || too_big) && segs[0].seal().is_some()
         })
@@ -594,9 +624,9 @@ impl Log {
                 // One directory sync per removal: removals become durable oldest first, so
                 // a crash part way leaves a contiguous suffix.
                 dir.remove(&s.name)
-                    .and_then(|_| dir.sync())
                     .map_err(|source| PruneError::Io { file: dir.describe(&s.name), source })?;
                 segs.remove(0);
+                dir.sync().map_err(|source| PruneError::Io { file: dir.describe(&s.name), source })?;
                 tracing::info!(target: "dawn::log", file = %s.location, base = s.base, "pruned segment");
                 removed.push(s.name.clone());
             }
@@ -612,7 +642,11 @@ impl Log {
             return Ok(());
         }
         w.closed = true;
-        let result = if w.poisoned.is_none() { w.storage.sync_data().map_err(|e| self.poison(&mut w, e)) } else { Ok(()) };
+        let result = if w.poisoned.is_none() {
+            w.storage.sync_data().map_err(|e| self.poison(&mut w, e))
+        } else {
+            Ok(())
+        };
         let next = w.next;
         drop(w);
         if result.is_ok() {
@@ -631,11 +665,32 @@ impl Log {
         f: impl FnOnce(&WriterView) -> Result<(Arc<Segment>, String, Arc<dyn Storage>), E>,
     ) -> Result<(), E> {
         let mut w = self.shared.writer.lock().expect("writer lock");
-        let view = WriterView { base: w.base, next: w.next, prev_chain: w.prev_chain, poisoned: w.poisoned.clone(), closed: w.closed };
+        // Decided under the writer lock, so no append or roll can slip in between.
+        let never_written = {
+            let segs = self.shared.segments.read().expect("segments lock");
+            segs.len() == 1 && w.base == 0 && w.next == 0
+        };
+        let poisoned =
+            w.poisoned.clone().or_else(|| self.shared.sync.state.lock().expect("sync lock").poisoned.clone());
+        let view = WriterView {
+            base: w.base,
+            next: w.next,
+            prev_chain: w.prev_chain,
+            poisoned,
+            closed: w.closed,
+            never_written,
+        };
         let (sealed, name, storage) = f(&view)?;
         let seal = sealed.seal().expect("imported segment is sealed").footer;
         let next = seal.last_offset + 1;
-        let active = Arc::new(Segment::active(&*self.shared.dir, name.clone(), next, seal.chain, storage.clone(), Vec::new()));
+        let active = Arc::new(Segment::active(
+            &*self.shared.dir,
+            name.clone(),
+            next,
+            seal.chain,
+            storage.clone(),
+            Vec::new(),
+        ));
         {
             let mut segs = self.shared.segments.write().expect("segments lock");
             segs.pop();
@@ -678,6 +733,8 @@ pub(super) struct WriterView {
     pub prev_chain: u64,
     pub poisoned: Option<String>,
     pub closed: bool,
+    /// The log never held a record: one segment, base 0, empty.
+    pub never_written: bool,
 }
 
 fn mark_result(m: Mark, offset: Offset) -> Result<(), DurabilityError> {

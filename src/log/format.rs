@@ -221,8 +221,7 @@ pub fn encode_batch<R: AsRef<[u8]>>(
 ) -> BatchHeader {
     assert!(!records.is_empty(), "a batch holds at least one record");
     let start = out.len();
-    let body_len: usize =
-        records.iter().map(|r| RECORD_HEADER_LEN + r.as_ref().len()).sum::<usize>();
+    let body_len: usize = records.iter().map(|r| RECORD_HEADER_LEN + r.as_ref().len()).sum::<usize>();
     let header = BatchHeader {
         count: u32::try_from(records.len()).expect("batch record count fits u32"),
         first_offset,
@@ -423,10 +422,7 @@ impl Footer {
 
     /// Verifies the footer checksum over `index_and_footer` (the index entries followed by
     /// the 64-byte footer) and decodes the index entries.
-    pub fn verify_with_index(
-        &self,
-        index_and_footer: &[u8],
-    ) -> Result<Vec<IndexEntry>, FrameError> {
+    pub fn verify_with_index(&self, index_and_footer: &[u8]) -> Result<Vec<IndexEntry>, FrameError> {
         let expect = self.index_count as usize * INDEX_ENTRY_LEN + FOOTER_LEN;
         if index_and_footer.len() != expect {
             return Err(FrameError::Inconsistent(format!(
@@ -449,7 +445,8 @@ impl Footer {
         if entries.iter().any(|e| u64::from(e.pos) >= self.index_pos) {
             return Err(FrameError::Inconsistent("index entry points past the body".into()));
         }
-        if self.record_count == 0 || self.last_offset == u64::MAX || self.record_count > self.last_offset + 1 {
+        if self.record_count == 0 || self.last_offset == u64::MAX || self.record_count > self.last_offset + 1
+        {
             return Err(FrameError::Inconsistent("record count and last offset disagree".into()));
         }
         Ok(entries)
@@ -481,8 +478,7 @@ mod tests {
         assert_eq!(out.len(), h.frame_len());
         let v = verify_batch(&out).unwrap();
         assert_eq!(v.header, h);
-        let got: Vec<&[u8]> =
-            records(&out, &v.header).map(|r| &out[r.unwrap()]).collect::<Vec<_>>();
+        let got: Vec<&[u8]> = records(&out, &v.header).map(|r| &out[r.unwrap()]).collect::<Vec<_>>();
         assert_eq!(got, recs);
         for i in 0..out.len() {
             let mut bad = out.clone();
@@ -506,10 +502,7 @@ mod tests {
 
     #[test]
     fn footer_round_trip() {
-        let idx = vec![
-            IndexEntry { offset_delta: 0, pos: 64 },
-            IndexEntry { offset_delta: 10, pos: 5000 },
-        ];
+        let idx = vec![IndexEntry { offset_delta: 0, pos: 64 }, IndexEntry { offset_delta: 10, pos: 5000 }];
         let f = Footer {
             record_count: 20,
             last_offset: 119,

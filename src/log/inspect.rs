@@ -69,7 +69,8 @@ pub struct Report {
 impl Report {
     /// True when opening the log would succeed without losing acknowledged data.
     pub fn is_ok(&self) -> bool {
-        self.problems.is_empty() && self.segments.iter().all(|s| !matches!(s.verdict, Verdict::Corrupt { .. }))
+        self.problems.is_empty()
+            && self.segments.iter().all(|s| !matches!(s.verdict, Verdict::Corrupt { .. }))
     }
 }
 
@@ -95,15 +96,31 @@ pub fn inspect(dir: &dyn Dir) -> std::io::Result<Report> {
         let mut image = vec![0u8; len as usize];
         storage.read_at(&mut image, 0)?;
         let last_seg = i + 1 == count;
-        let mut rep = SegmentReport { name: name.clone(), base, last: None, records: 0, bytes: len, sealed: false, chain: None, verdict: Verdict::Ok };
+        let mut rep = SegmentReport {
+            name: name.clone(),
+            base,
+            last: None,
+            records: 0,
+            bytes: len,
+            sealed: false,
+            chain: None,
+            verdict: Verdict::Ok,
+        };
         let header = match format::SegmentHeader::decode(&image) {
             Ok(h) if h.base_offset == base => Some(h),
             Ok(h) => {
-                rep.verdict = Verdict::Corrupt { at: 0, why: format!("header base {} differs from file name", h.base_offset) };
+                rep.verdict = Verdict::Corrupt {
+                    at: 0,
+                    why: format!("header base {} differs from file name", h.base_offset),
+                };
                 None
             }
             Err(e) if last_seg && len <= SEGMENT_HEADER_LEN as u64 => {
-                rep.verdict = Verdict::TornTail { at: 0, bytes: len, why: format!("segment creation cut short ({e}); removed on open") };
+                rep.verdict = Verdict::TornTail {
+                    at: 0,
+                    bytes: len,
+                    why: format!("segment creation cut short ({e}); removed on open"),
+                };
                 None
             }
             Err(e) => {
@@ -121,28 +138,34 @@ pub fn inspect(dir: &dyn Dir) -> std::io::Result<Report> {
                 }
             }
             let has_seal = segment::load_seal(&*storage, len).is_ok();
-            if has_seal {
-                match segment::verify_sealed_image(&image) {
-                    Ok((_, seal)) => {
-                        rep.sealed = true;
-                        rep.records = seal.footer.record_count;
-                        rep.last = Some(seal.footer.last_offset);
-                        rep.chain = Some(seal.footer.chain);
-                        link_end = Some((seal.footer.last_offset + 1, seal.footer.chain));
+            // As on open: a seal on the last segment counts only if its body verifies;
+            // otherwise the segment is scanned like an unsealed one.
+            let verified = if has_seal { Some(segment::verify_sealed_image(&image)) } else { None };
+            match verified {
+                Some(Ok((_, seal))) => {
+                    rep.sealed = true;
+                    rep.records = seal.footer.record_count;
+                    rep.last = Some(seal.footer.last_offset);
+                    rep.chain = Some(seal.footer.chain);
+                    link_end = Some((seal.footer.last_offset + 1, seal.footer.chain));
+                }
+                Some(Err((at, why))) if !last_seg => rep.verdict = Verdict::Corrupt { at: at as u64, why },
+                _ => {
+                    let scan = segment::scan_batches(&image, base, u32::MAX);
+                    rep.records = scan.next_offset - base;
+                    rep.last = scan.next_offset.checked_sub(1).filter(|_| rep.records > 0);
+                    match scan.end {
+                        TailEnd::Clean => {}
+                        TailEnd::Torn { at, why } => {
+                            rep.verdict = Verdict::TornTail { at: at as u64, bytes: len - at as u64, why }
+                        }
+                        TailEnd::Corrupt { at, why } => rep.verdict = Verdict::Corrupt { at: at as u64, why },
                     }
-                    Err((at, why)) => rep.verdict = Verdict::Corrupt { at: at as u64, why },
-                }
-            } else {
-                let scan = segment::scan_batches(&image, base, u32::MAX);
-                rep.records = scan.next_offset - base;
-                rep.last = scan.next_offset.checked_sub(1).filter(|_| rep.records > 0);
-                match scan.end {
-                    TailEnd::Clean => {}
-                    TailEnd::Torn { at, why } => rep.verdict = Verdict::TornTail { at: at as u64, bytes: len - at as u64, why },
-                    TailEnd::Corrupt { at, why } => rep.verdict = Verdict::Corrupt { at: at as u64, why },
-                }
-                if !last_seg {
-                    report.problems.push(format!("{name} is not the last segment but has no valid seal footer"));
+                    if !last_seg {
+                        report
+                            .problems
+                            .push(format!("{name} is not the last segment but has no valid seal footer"));
+                    }
                 }
             }
         }

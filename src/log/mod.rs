@@ -56,9 +56,14 @@ pub mod ship;
 pub mod storage;
 mod tail;
 
-pub use config::{Config, ConfigError, Retention, SyncPolicy, BATCH_BYTES_MAX_LIMIT, RECORD_BYTES_MAX_LIMIT, SEGMENT_BYTES_MAX_LIMIT};
+pub use config::{
+    Config, ConfigError, Retention, SyncPolicy, BATCH_BYTES_MAX_LIMIT, RECORD_BYTES_MAX_LIMIT,
+    SEGMENT_BYTES_MAX_LIMIT,
+};
 pub use engine::{Appended, Log, LogStats, SegmentInfo};
-pub use error::{AppendError, DurabilityError, ExportError, ImportError, Location, OpenError, PruneError, ReadError};
+pub use error::{
+    AppendError, DurabilityError, ExportError, ImportError, Location, OpenError, PruneError, ReadError,
+};
 pub use segment::{parse_segment_name, segment_name};
 pub use ship::{ShipHeader, ShipSummary};
 pub use tail::Tail;
@@ -67,7 +72,9 @@ use bytes::Bytes;
 
 /// The position of a record in a log: 0 for the first record ever appended, then one more
 /// for each record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct Offset(pub u64);
 
 impl std::fmt::Display for Offset {

@@ -223,7 +223,11 @@ pub fn is_import_leftover(name: &str) -> bool {
 }
 
 /// Writes a fresh segment header into a new file and makes it and its name durable.
-pub(super) fn create_segment(dir: &dyn Dir, base: u64, prev_chain: u64) -> std::io::Result<(String, Arc<dyn Storage>)> {
+pub(super) fn create_segment(
+    dir: &dyn Dir,
+    base: u64,
+    prev_chain: u64,
+) -> std::io::Result<(String, Arc<dyn Storage>)> {
     let name = segment::segment_name(base);
     let storage = dir.create(&name)?;
     storage.write_at(&format::SegmentHeader { base_offset: base, prev_chain }.encode(), 0)?;
@@ -274,7 +278,9 @@ pub(super) fn recover(dir: &dyn Dir, config: &Config) -> Result<Recovered, OpenE
                 && f.chain == format::chain(prev_chain, f.body_checksum, f.record_count, f.last_offset)
         });
         let link = match prev {
-            Some((next, chain)) if header.is_some() && (base != next || prev_chain != chain) => LinkFact::Broken,
+            Some((next, chain)) if header.is_some() && (base != next || prev_chain != chain) => {
+                LinkFact::Broken
+            }
             _ => LinkFact::Continues,
         };
         let last = i + 1 == count;
@@ -365,7 +371,10 @@ pub(super) fn recover(dir: &dyn Dir, config: &Config) -> Result<Recovered, OpenE
                     Some(TailEnd::Corrupt { why: w, .. }) => format!("{why}: {w}"),
                     _ => why.to_string(),
                 };
-                return Err(OpenError::Corrupt { location: Location { file: dir.describe(&name), pos }, detail });
+                return Err(OpenError::Corrupt {
+                    location: Location { file: dir.describe(&name), pos },
+                    detail,
+                });
             }
             Action::Impossible => {
                 return Err(OpenError::Corrupt {
@@ -379,7 +388,8 @@ pub(super) fn recover(dir: &dyn Dir, config: &Config) -> Result<Recovered, OpenE
         Some(a) => a,
         None => {
             let (base, prev_chain) = prev.unwrap_or((0, 0));
-            let (name, storage) = create_segment(dir, base, prev_chain).map_err(io_err(dir, &segment::segment_name(base)))?;
+            let (name, storage) =
+                create_segment(dir, base, prev_chain).map_err(io_err(dir, &segment::segment_name(base)))?;
             tracing::info!(target: "dawn::log", file = %dir.describe(&name), base, "created active segment");
             report.created = Some(name.clone());
             let mut hasher = Xxh3::new();
@@ -418,7 +428,12 @@ mod tests {
         for f in all_facts() {
             if decide(&f) == Action::Impossible {
                 // The last unsealed segment with a valid header is always scanned.
-                assert!(f.last && f.header == HeaderFact::Valid && f.seal == SealFact::Open && f.tail == TailFact::NotScanned);
+                assert!(
+                    f.last
+                        && f.header == HeaderFact::Valid
+                        && f.seal == SealFact::Open
+                        && f.tail == TailFact::NotScanned
+                );
             }
         }
     }

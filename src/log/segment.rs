@@ -6,8 +6,8 @@ use bytes::Bytes;
 
 use super::error::{Location, ReadError};
 use super::format::{
-    self, BatchHeader, FrameError, IndexEntry, BATCH_HEADER_LEN, BATCH_MAGIC, FOOTER_LEN,
-    INDEX_ENTRY_LEN, SEGMENT_HEADER_LEN,
+    self, BatchHeader, FrameError, IndexEntry, BATCH_HEADER_LEN, BATCH_MAGIC, FOOTER_LEN, INDEX_ENTRY_LEN,
+    SEGMENT_HEADER_LEN,
 };
 use super::storage::{Dir, Storage};
 use super::{Offset, Record};
@@ -118,10 +118,7 @@ pub(crate) fn scan_batches(file: &[u8], base: u64, index_interval: u32) -> Scan 
         let why = match check_batch_at(file, pos, next) {
             Ok(h) => {
                 if last_index_pos.is_none_or(|p| pos - p >= index_interval as usize) {
-                    index.push(IndexEntry {
-                        offset_delta: (next - base) as u32,
-                        pos: pos as u32,
-                    });
+                    index.push(IndexEntry { offset_delta: (next - base) as u32, pos: pos as u32 });
                     last_index_pos = Some(pos);
                 }
                 pos += h.frame_len();
@@ -179,22 +176,28 @@ fn classify_invalid(file: &[u8], at: usize, expected: u64, why: String) -> TailE
 /// and body checksum. Returns the header and seal.
 pub(crate) fn verify_sealed_image(file: &[u8]) -> Result<(format::SegmentHeader, Seal), (usize, String)> {
     let header = format::SegmentHeader::decode(file).map_err(|e| (0, format!("header: {e}")))?;
-    let fixed = format::Footer::decode_fixed(file).map_err(|e| (file.len().saturating_sub(FOOTER_LEN), format!("footer: {e}")))?;
+    let fixed = format::Footer::decode_fixed(file)
+        .map_err(|e| (file.len().saturating_sub(FOOTER_LEN), format!("footer: {e}")))?;
     let index_pos = usize::try_from(fixed.index_pos).unwrap_or(usize::MAX);
     if index_pos > file.len() || index_pos < SEGMENT_HEADER_LEN {
         return Err((file.len() - FOOTER_LEN, "footer index position outside the file".into()));
     }
-    let index = fixed.verify_with_index(&file[index_pos..]).map_err(|e| (index_pos, format!("footer: {e}")))?;
+    let index =
+        fixed.verify_with_index(&file[index_pos..]).map_err(|e| (index_pos, format!("footer: {e}")))?;
     let scan = scan_batches(&file[..index_pos], header.base_offset, 1);
     if let TailEnd::Torn { at, why } | TailEnd::Corrupt { at, why } = scan.end {
         return Err((at, why));
     }
     let count = scan.next_offset - header.base_offset;
-    if count != fixed.record_count || count == 0 || fixed.last_offset.checked_add(1) != Some(scan.next_offset) {
-        return Err((index_pos, format!(
-            "footer claims {} records ending at {}, batches hold {count}",
-            fixed.record_count, fixed.last_offset
-        )));
+    if count != fixed.record_count || count == 0 || fixed.last_offset.checked_add(1) != Some(scan.next_offset)
+    {
+        return Err((
+            index_pos,
+            format!(
+                "footer claims {} records ending at {}, batches hold {count}",
+                fixed.record_count, fixed.last_offset
+            ),
+        ));
     }
     // Every index entry must point at a batch start with the offset it claims.
     let starts: std::collections::HashMap<u32, u32> =
@@ -204,7 +207,10 @@ pub(crate) fn verify_sealed_image(file: &[u8]) -> Result<(format::SegmentHeader,
     }
     let body = xxhash_rust::xxh3::xxh3_64(&file[..index_pos]);
     if body != fixed.body_checksum {
-        return Err((0, format!("body checksum {body:#018x} differs from footer's {:#018x}", fixed.body_checksum)));
+        return Err((
+            0,
+            format!("body checksum {body:#018x} differs from footer's {:#018x}", fixed.body_checksum),
+        ));
     }
     let chain = format::chain(header.prev_chain, body, fixed.record_count, fixed.last_offset);
     if chain != fixed.chain {
@@ -253,7 +259,15 @@ pub(crate) enum SegmentState {
 
 impl Segment {
     /// A sealed segment.
-    pub(crate) fn sealed(dir: &dyn Dir, name: String, base: u64, prev_chain: u64, storage: Arc<dyn Storage>, seal: Seal, len: u64) -> Self {
+    pub(crate) fn sealed(
+        dir: &dyn Dir,
+        name: String,
+        base: u64,
+        prev_chain: u64,
+        storage: Arc<dyn Storage>,
+        seal: Seal,
+        len: u64,
+    ) -> Self {
         Self {
             location: dir.describe(&name),
             name,
@@ -265,7 +279,14 @@ impl Segment {
     }
 
     /// An active segment.
-    pub(crate) fn active(dir: &dyn Dir, name: String, base: u64, prev_chain: u64, storage: Arc<dyn Storage>, index: Vec<IndexEntry>) -> Self {
+    pub(crate) fn active(
+        dir: &dyn Dir,
+        name: String,
+        base: u64,
+        prev_chain: u64,
+        storage: Arc<dyn Storage>,
+        index: Vec<IndexEntry>,
+    ) -> Self {
         Self {
             location: dir.describe(&name),
             name,
@@ -305,7 +326,11 @@ impl Segment {
         let find = |index: &[IndexEntry]| {
             let delta = (offset - self.base) as u32;
             let i = index.partition_point(|e| e.offset_delta <= delta);
-            if i == 0 { SEGMENT_HEADER_LEN as u64 } else { u64::from(index[i - 1].pos) }
+            if i == 0 {
+                SEGMENT_HEADER_LEN as u64
+            } else {
+                u64::from(index[i - 1].pos)
+            }
         };
         match &self.state {
             SegmentState::Sealed { seal, .. } => find(&seal.index),
@@ -333,7 +358,8 @@ impl Segment {
                 &header_bytes
             }
         };
-        let header = BatchHeader::decode(header_slice).map_err(|e| self.corrupt(pos, format!("batch header: {e}")))?;
+        let header =
+            BatchHeader::decode(header_slice).map_err(|e| self.corrupt(pos, format!("batch header: {e}")))?;
         let len = header.frame_len() as u64;
         if pos + len > body_end {
             return Err(self.corrupt(pos, "batch runs past the durable end of the segment"));
@@ -382,11 +408,16 @@ impl Segment {
         let mut bytes = 0usize;
         let start_len = out.len();
         let mut next = from;
-        while next < until && out.len() - start_len < max_records && (bytes < max_bytes || out.len() == start_len) {
+        while next < until
+            && out.len() - start_len < max_records
+            && (bytes < max_bytes || out.len() == start_len)
+        {
             let (header, frame) = self.frame_at(pos, body_end)?;
             let first = header.first_offset;
             if first > next {
-                return Err(self.corrupt(pos, format!("batch starts at offset {first}, expected at most {next}")));
+                return Err(
+                    self.corrupt(pos, format!("batch starts at offset {first}, expected at most {next}"))
+                );
             }
             if header.end_offset() <= next {
                 pos += frame.len() as u64;
@@ -398,7 +429,10 @@ impl Segment {
                 return Err(self.corrupt(pos, "batch ended early"));
             }
             for r in it {
-                if next >= until || out.len() - start_len >= max_records || (bytes >= max_bytes && out.len() > start_len) {
+                if next >= until
+                    || out.len() - start_len >= max_records
+                    || (bytes >= max_bytes && out.len() > start_len)
+                {
                     break;
                 }
                 let range = r.map_err(|e| self.corrupt(pos, format!("record {next}: {e}")))?;

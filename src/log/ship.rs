@@ -62,9 +62,16 @@ impl ShipHeader {
         b[0..8].copy_from_slice(&SHIP_MAGIC);
         b[8..10].copy_from_slice(&SHIP_VERSION.to_le_bytes());
         b[12..16].copy_from_slice(&CODEC_ZSTD.to_le_bytes());
-        for (i, v) in [self.base_offset, self.record_count, self.segment_len, self.prev_chain, self.chain, self.segment_checksum]
-            .iter()
-            .enumerate()
+        for (i, v) in [
+            self.base_offset,
+            self.record_count,
+            self.segment_len,
+            self.prev_chain,
+            self.chain,
+            self.segment_checksum,
+        ]
+        .iter()
+        .enumerate()
         {
             b[16 + 8 * i..24 + 8 * i].copy_from_slice(&v.to_le_bytes());
         }
@@ -84,7 +91,9 @@ impl ShipHeader {
         }
         let version = u16::from_le_bytes([b[8], b[9]]);
         if version != SHIP_VERSION {
-            return Err(ImportError::BadStream(format!("unsupported export version {version} (this build reads {SHIP_VERSION})")));
+            return Err(ImportError::BadStream(format!(
+                "unsupported export version {version} (this build reads {SHIP_VERSION})"
+            )));
         }
         let codec = u32::from_le_bytes(b[12..16].try_into().expect("4 bytes"));
         if codec != CODEC_ZSTD || b[10..12] != [0, 0] {
@@ -99,7 +108,10 @@ impl ShipHeader {
             segment_checksum: u64_at(56),
         };
         if h.segment_len > SHIPPED_SEGMENT_MAX || h.segment_len < (SEGMENT_HEADER_LEN + FOOTER_LEN) as u64 {
-            return Err(ImportError::BadStream(format!("segment length {} outside 128..={SHIPPED_SEGMENT_MAX}", h.segment_len)));
+            return Err(ImportError::BadStream(format!(
+                "segment length {} outside 128..={SHIPPED_SEGMENT_MAX}",
+                h.segment_len
+            )));
         }
         Ok(h)
     }
@@ -153,16 +165,28 @@ impl Log {
     /// Writes the sealed segment starting at `base` to `out` as an export stream, after
     /// verifying every byte of it. `level` is the zstd level (1 is fast, about 4x on
     /// transaction-like data).
-    pub fn export_segment(&self, base: Offset, out: impl Write, level: i32) -> Result<ShipSummary, ExportError> {
+    pub fn export_segment(
+        &self,
+        base: Offset,
+        out: impl Write,
+        level: i32,
+    ) -> Result<ShipSummary, ExportError> {
         let seg = self.sealed_segment(base).ok_or_else(|| ExportError::NoSuchSegment {
             base,
-            available: self.segments().iter().filter(|s| s.sealed).map(|s| s.base.to_string()).collect::<Vec<_>>().join(", "),
+            available: self
+                .segments()
+                .iter()
+                .filter(|s| s.sealed)
+                .map(|s| s.base.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         })?;
         let image = seg.map().map_err(|e| ExportError::Io(std::io::Error::other(e.to_string())))?;
-        let (header, seal) = segment::verify_sealed_image(&image).map_err(|(pos, detail)| ExportError::Corrupt {
-            location: Location { file: seg.location.clone(), pos: pos as u64 },
-            detail,
-        })?;
+        let (header, seal) =
+            segment::verify_sealed_image(&image).map_err(|(pos, detail)| ExportError::Corrupt {
+                location: Location { file: seg.location.clone(), pos: pos as u64 },
+                detail,
+            })?;
         let ship = ShipHeader {
             base_offset: header.base_offset,
             record_count: seal.footer.record_count,
@@ -202,7 +226,11 @@ impl Log {
         drop(dec);
         let stream_bytes = input.n;
         if image.len() as u64 != ship.segment_len {
-            return Err(ImportError::Verification(format!("stream holds {} bytes, header says {}", image.len(), ship.segment_len)));
+            return Err(ImportError::Verification(format!(
+                "stream holds {} bytes, header says {}",
+                image.len(),
+                ship.segment_len
+            )));
         }
         if xxh3_64(&image) != ship.segment_checksum {
             return Err(ImportError::Verification("segment checksum mismatch".into()));
@@ -214,14 +242,10 @@ impl Log {
             || seal.footer.chain != ship.chain
             || seal.footer.record_count != ship.record_count
         {
-            return Err(ImportError::Verification("stream header disagrees with the segment it carries".into()));
+            return Err(ImportError::Verification(
+                "stream header disagrees with the segment it carries".into(),
+            ));
         }
-        // Only a log that never held a record may start anywhere; one that was pruned to
-        // nothing has handed out offsets and must continue from them.
-        let log_is_empty = {
-            let segs = self.segments();
-            segs.len() == 1 && segs[0].base.0 == 0 && segs[0].records == 0
-        };
         let dir = self.dir().clone();
         let name = segment::segment_name(ship.base_offset);
         self.replace_empty_active(|view| {
@@ -232,32 +256,56 @@ impl Log {
                 return Err(ImportError::Append(AppendError::Poisoned(p.clone())));
             }
             if view.next != view.base {
-                return Err(ImportError::ActiveNotEmpty { records: view.next - view.base, sealed_end: Offset(view.base) });
+                return Err(ImportError::ActiveNotEmpty {
+                    records: view.next - view.base,
+                    sealed_end: Offset(view.base),
+                });
             }
-            if !log_is_empty {
+            // Only a log that never held a record may start anywhere; one that was pruned
+            // to nothing has handed out offsets and must continue from them.
+            if !view.never_written {
                 if ship.base_offset != view.next {
-                    return Err(ImportError::NotContiguous { expected: Offset(view.next), got: Offset(ship.base_offset) });
+                    return Err(ImportError::NotContiguous {
+                        expected: Offset(view.next),
+                        got: Offset(ship.base_offset),
+                    });
                 }
                 if ship.prev_chain != view.prev_chain {
-                    return Err(ImportError::ChainMismatch { expected: view.prev_chain, got: ship.prev_chain });
+                    return Err(ImportError::ChainMismatch {
+                        expected: view.prev_chain,
+                        got: ship.prev_chain,
+                    });
                 }
             }
             // Durable steps, each leaving a state the recovery table accepts: the segment
-            // under a temporary name; the empty active segment removed; the rename; a new
-            // active segment.
+            // under a temporary name; then a rename over the empty active segment (same
+            // name: offsets continue) or, for a log that never held a record, the empty
+            // active segment removed first; then a new active segment.
             let tmp = format!("{name}{TMP_SUFFIX}");
             let file = dir.create(&tmp)?;
             file.write_at(&image, 0)?;
             file.sync_data()?;
             drop(file);
             let active_name = segment::segment_name(view.base);
-            dir.remove(&active_name)?;
-            dir.sync()?;
+            if active_name != name {
+                debug_assert!(view.never_written);
+                dir.remove(&active_name)?;
+                dir.sync()?;
+            }
             dir.rename(&tmp, &name)?;
             dir.sync()?;
             let storage = dir.open(&name)?;
-            let (next_name, next_storage) = recovery::create_segment(&*dir, seal.footer.last_offset + 1, seal.footer.chain)?;
-            let sealed = Arc::new(Segment::sealed(&*dir, name.clone(), ship.base_offset, ship.prev_chain, storage, seal.clone(), ship.segment_len));
+            let (next_name, next_storage) =
+                recovery::create_segment(&*dir, seal.footer.last_offset + 1, seal.footer.chain)?;
+            let sealed = Arc::new(Segment::sealed(
+                &*dir,
+                name.clone(),
+                ship.base_offset,
+                ship.prev_chain,
+                storage,
+                seal.clone(),
+                ship.segment_len,
+            ));
             Ok((sealed, next_name, next_storage))
         })?;
         tracing::info!(target: "dawn::log", base = ship.base_offset, records = ship.record_count, "imported segment");

@@ -175,10 +175,7 @@ impl MemDir {
 
     /// A directory holding the given files.
     pub fn from_files(files: BTreeMap<String, Vec<u8>>) -> Self {
-        let map = files
-            .into_iter()
-            .map(|(k, v)| (k, Arc::new(MemFile { data: Mutex::new(v) })))
-            .collect();
+        let map = files.into_iter().map(|(k, v)| (k, Arc::new(MemFile { data: Mutex::new(v) }))).collect();
         Self { files: Arc::new(Mutex::new(map)) }
     }
 

@@ -29,7 +29,11 @@ impl Tail {
     /// once `max_bytes` of data are reached), waiting for them if needed. Fails with
     /// [`ReadError::Closed`] once the log is closed or stopped and everything durable has
     /// been returned.
-    pub async fn next_batch(&mut self, max_records: usize, max_bytes: usize) -> Result<Vec<Record>, ReadError> {
+    pub async fn next_batch(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Record>, ReadError> {
         loop {
             let records = self.log.read(self.next, max_records, max_bytes)?;
             if let Some(last) = records.last() {
