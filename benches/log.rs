@@ -42,8 +42,8 @@ fn codec(c: &mut Criterion) {
 fn engine(c: &mut Criterion) {
     let recs = batch_200b(1000);
     let mut g = c.benchmark_group("log_memory");
-    g.throughput(Throughput::Elements(1000));
-    g.bench_function("append_1000x200b", |b| {
+    g.throughput(Throughput::Elements(10_000));
+    g.bench_function("append_10x1000x200b", |b| {
         b.iter_batched(
             || {
                 Log::open(
@@ -69,6 +69,7 @@ fn engine(c: &mut Criterion) {
     for _ in 0..20 {
         log.append(&recs).unwrap();
     }
+    g.throughput(Throughput::Elements(1000));
     g.bench_function("read_1000x200b_sealed", |b| {
         b.iter(|| log.read(Offset(5000), 1000, usize::MAX).unwrap().len())
     });
