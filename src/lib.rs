@@ -2,4 +2,5 @@
 //! pipeline around a segmented write-ahead log. See DESIGN.md for the pipeline; each
 //! module is one stage and opens with its own design notes.
 
+pub mod chain;
 pub mod log;

@@ -26,7 +26,8 @@ fn generate(dir: &Path) {
     let log = Log::open(Arc::new(FileDir::existing(dir).unwrap()) as Arc<dyn Dir>, Config::tiny()).unwrap();
     let mut i = 0;
     while i < RECORDS {
-        let batch: Vec<Vec<u8>> = (i..(i + 1 + i % 3).min(RECORDS)).map(|j| pattern_record(j, len(j))).collect();
+        let batch: Vec<Vec<u8>> =
+            (i..(i + 1 + i % 3).min(RECORDS)).map(|j| pattern_record(j, len(j))).collect();
         let a = log.append(&batch).unwrap();
         log.wait_durable_blocking(a.last()).unwrap();
         i += batch.len() as u64;

@@ -1,0 +1,115 @@
+//! Block headers, signed blocks, block ids and numbers, TaPoS.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    codec, merkle, ChainId, Checksum256, Name, PrivateKey, PublicKey, Signature, SignedTransaction, TimePoint,
+};
+
+/// A block number: 1 for the first block after genesis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub struct BlockNum(pub u32);
+
+impl std::fmt::Display for BlockNum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A block id: SHA-256 of the header's encoding with its first 4 bytes replaced by the
+/// block number, big-endian (as EOS.IO does), so the number can be read off the id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct BlockId(pub Checksum256);
+
+impl BlockId {
+    /// The block number encoded in the id.
+    pub fn num(&self) -> BlockNum {
+        BlockNum(u32::from_be_bytes(self.0 .0[0..4].try_into().expect("4 bytes")))
+    }
+
+    /// `ref_block_prefix` for TaPoS: bytes 8..12 as a little-endian u32.
+    pub fn ref_block_prefix(&self) -> u32 {
+        u32::from_le_bytes(self.0 .0[8..12].try_into().expect("4 bytes"))
+    }
+}
+
+impl std::fmt::Display for BlockId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A block header. The executed-root fields carry the state and results roots of the
+/// newest block the producer had finished executing when it sealed this one (ordering is
+/// decoupled from execution; validators compare them later).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockHeader {
+    /// Id of the previous block (zero for block 1).
+    pub previous: BlockId,
+    /// When the block was sealed.
+    pub timestamp: TimePoint,
+    /// The producer that sealed it.
+    pub producer: Name,
+    /// Merkle root of the transaction ids, in block order.
+    pub transaction_mroot: Checksum256,
+    /// The newest block executed by the producer when sealing (0: none yet).
+    pub executed_block_num: BlockNum,
+    /// State root after that block.
+    pub executed_state_root: Checksum256,
+    /// Results merkle root of that block.
+    pub executed_results_root: Checksum256,
+    /// Version of the producer schedule in force.
+    pub schedule_version: u32,
+}
+
+impl BlockHeader {
+    /// This block's number: one more than the previous block's.
+    pub fn block_num(&self) -> BlockNum {
+        BlockNum(self.previous.num().0 + 1)
+    }
+
+    /// This block's id.
+    pub fn id(&self) -> BlockId {
+        let mut h = Checksum256::hash(&codec::encode(self));
+        h.0[0..4].copy_from_slice(&self.block_num().0.to_be_bytes());
+        BlockId(h)
+    }
+
+    /// The digest the producer signs: SHA-256 of the chain id and the header encoding.
+    pub fn signing_digest(&self, chain: &ChainId) -> Checksum256 {
+        Checksum256::hash_parts(&[&chain.0 .0, &codec::encode(self)])
+    }
+}
+
+/// A block as it is stored in the chain log: header, producer signature, transactions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedBlock {
+    /// The header.
+    pub header: BlockHeader,
+    /// The producer's signature over [`BlockHeader::signing_digest`].
+    pub producer_signature: Signature,
+    /// Transactions in block order.
+    pub transactions: Vec<SignedTransaction>,
+}
+
+impl SignedBlock {
+    /// Builds and signs a block over `transactions`.
+    pub fn seal(
+        mut header: BlockHeader,
+        transactions: Vec<SignedTransaction>,
+        key: &PrivateKey,
+        chain: &ChainId,
+    ) -> Self {
+        let ids: Vec<Checksum256> = transactions.iter().map(|t| t.id().0).collect();
+        header.transaction_mroot = merkle::root(&ids);
+        let producer_signature = key.sign(&header.signing_digest(chain));
+        Self { header, producer_signature, transactions }
+    }
+
+    /// Checks the producer signature and the transaction merkle root.
+    pub fn verify(&self, producer_key: &PublicKey, chain: &ChainId) -> bool {
+        let ids: Vec<Checksum256> = self.transactions.iter().map(|t| t.id().0).collect();
+        merkle::root(&ids) == self.header.transaction_mroot
+            && producer_key.verify(&self.header.signing_digest(chain), &self.producer_signature)
+    }
+}
