@@ -3,4 +3,6 @@
 //! module is one stage and opens with its own design notes.
 
 pub mod chain;
+pub mod ingest;
 pub mod log;
+pub mod node;

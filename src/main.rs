@@ -16,6 +16,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Node commands: dev, run, keys, push, get, genesis.
+    #[command(flatten)]
+    Node(dawn::node::cli::NodeCommand),
     /// Work with a segmented log directory: inspect, fill, export, import, prune, bench.
     #[command(subcommand)]
     Log(dawn::log::cli::LogCommand),
@@ -37,6 +40,7 @@ fn main() {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(true).init();
     let result = match cli.command {
         Command::Log(cmd) => dawn::log::cli::run(cmd),
+        Command::Node(cmd) => dawn::node::cli::run(cmd),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

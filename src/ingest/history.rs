@@ -1,0 +1,164 @@
+//! What intake remembers of recent history: the head, recent block ids for TaPoS, the ids
+//! seen within the expiration window (dedup), and where each transaction landed. Rebuilt
+//! from the chain log at start; updated as blocks are sealed. Pure: time is passed in.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::chain::{
+    BlockId, BlockNum, ChainId, Name, SignedBlock, TimePoint, TimePointSec, Transaction, TxId,
+};
+
+use super::IngestError;
+
+/// TaPoS can refer to any of the last 2^16 blocks (ref_block_num is 16 bits).
+pub const TAPOS_WINDOW: u32 = 1 << 16;
+
+/// The head block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// Its number.
+    pub num: BlockNum,
+    /// Its id.
+    pub id: BlockId,
+    /// Its timestamp.
+    pub time: TimePoint,
+    /// Its producer.
+    pub producer: Name,
+}
+
+/// Where a transaction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// Block number.
+    pub block: BlockNum,
+    /// Position in the block.
+    pub index: u32,
+}
+
+/// Recent history; see the module docs.
+#[derive(Debug)]
+pub struct History {
+    /// The genesis pseudo-block 0, which TaPoS may name before any block exists.
+    pub genesis: BlockId,
+    /// The head, once a block exists.
+    pub head: Option<Head>,
+    recent: HashMap<u16, BlockId>,
+    seen: HashMap<TxId, TimePointSec>,
+    expiries: BTreeSet<(TimePointSec, TxId)>,
+    placed: HashMap<TxId, Placement>,
+}
+
+impl History {
+    /// Empty history of the chain `chain`.
+    pub fn new(chain: &ChainId) -> Self {
+        let mut g = chain.0;
+        g.0[0..4].copy_from_slice(&[0, 0, 0, 0]);
+        let genesis = BlockId(g);
+        let mut recent = HashMap::new();
+        recent.insert(0, genesis);
+        Self {
+            genesis,
+            head: None,
+            recent,
+            seen: HashMap::new(),
+            expiries: BTreeSet::new(),
+            placed: HashMap::new(),
+        }
+    }
+
+    /// The head number (0 before any block).
+    pub fn head_num(&self) -> BlockNum {
+        self.head.map_or(BlockNum(0), |h| h.num)
+    }
+
+    /// The head id (the genesis pseudo-block before any block).
+    pub fn head_id(&self) -> BlockId {
+        self.head.map_or(self.genesis, |h| h.id)
+    }
+
+    /// Checks expiration: after `now`, at most `window_sec` ahead.
+    pub fn check_expiration(tx: &Transaction, now: TimePointSec, window_sec: u32) -> Result<(), IngestError> {
+        if tx.expiration <= now {
+            return Err(IngestError::Expired { expiration: tx.expiration, now });
+        }
+        if tx.expiration.0 - now.0 > window_sec {
+            return Err(IngestError::ExpirationTooFar {
+                expiration: tx.expiration,
+                now,
+                max_sec: window_sec,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks TaPoS against the recent blocks.
+    pub fn check_tapos(&self, tx: &Transaction) -> Result<(), IngestError> {
+        let id = self
+            .recent
+            .get(&tx.ref_block_num)
+            .ok_or(IngestError::UnknownRefBlock { ref_block_num: tx.ref_block_num })?;
+        if id.ref_block_prefix() != tx.ref_block_prefix {
+            return Err(IngestError::BadRefBlockPrefix {
+                block_num: id.num(),
+                got: tx.ref_block_prefix,
+                expected: id.ref_block_prefix(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records `id` as seen until `expiration`; a duplicate is refused.
+    pub fn reserve(&mut self, id: TxId, expiration: TimePointSec) -> Result<(), IngestError> {
+        if self.seen.contains_key(&id) {
+            return Err(IngestError::Duplicate(id));
+        }
+        self.seen.insert(id, expiration);
+        self.expiries.insert((expiration, id));
+        Ok(())
+    }
+
+    /// Forgets a reservation of a transaction that was then refused.
+    pub fn release(&mut self, id: &TxId) {
+        if let Some(exp) = self.seen.remove(id) {
+            self.expiries.remove(&(exp, *id));
+        }
+    }
+
+    /// Forgets ids whose expiration has passed: they can no longer be accepted anyway.
+    pub fn prune(&mut self, now: TimePointSec) {
+        while let Some(&(exp, id)) = self.expiries.first() {
+            if exp > now {
+                break;
+            }
+            self.expiries.pop_first();
+            self.seen.remove(&id);
+        }
+    }
+
+    /// Takes a sealed (durable) block into account. Blocks must come in order.
+    pub fn apply_block(&mut self, block: &SignedBlock) {
+        let id = block.header.id();
+        let num = id.num();
+        assert_eq!(block.header.previous, self.head_id(), "blocks are applied in chain order");
+        self.recent.insert((num.0 & 0xffff) as u16, id);
+        for (i, t) in block.transactions.iter().enumerate() {
+            let tid = t.id();
+            self.placed.insert(tid, Placement { block: num, index: i as u32 });
+            if !self.seen.contains_key(&tid) {
+                self.seen.insert(tid, t.transaction.expiration);
+                self.expiries.insert((t.transaction.expiration, tid));
+            }
+        }
+        self.head = Some(Head { num, id, time: block.header.timestamp, producer: block.header.producer });
+    }
+
+    /// Where a transaction landed, if in a block.
+    pub fn placement(&self, id: &TxId) -> Option<Placement> {
+        self.placed.get(id).copied()
+    }
+
+    /// Is `id` waiting for a block (accepted by intake, not yet sealed)?
+    pub fn is_pending(&self, id: &TxId) -> bool {
+        self.seen.contains_key(id) && !self.placed.contains_key(id)
+    }
+}

@@ -1,0 +1,305 @@
+//! The HTTP API (hyper, HTTP/1.1), with EOS.IO's chain API paths. Requests and responses
+//! are specified in docs/API.md.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use crate::chain::{
+    self, codec, BlockNum, Name, PermissionLevel, Signature, SignedTransaction, Transaction, TxId,
+};
+
+use super::{Ack, IngestError, Intake};
+
+/// Largest request body for one transaction.
+pub const REQUEST_BYTES_MAX: usize = 1 << 20;
+/// Largest request body for a batch.
+pub const BATCH_REQUEST_BYTES_MAX: usize = 64 << 20;
+/// Most transactions in one push_transactions request.
+pub const BATCH_TRANSACTIONS_MAX: usize = 50_000;
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(listener: TcpListener, intake: Intake, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(target: "dawn::ingest::http", error = %e, "accept failed");
+                        continue;
+                    }
+                };
+                let intake = intake.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| handle(intake.clone(), req));
+                    if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
+                        tracing::debug!(target: "dawn::ingest::http", %peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Binds the API address.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+fn reply(status: u16, body: &Value) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(serde_json::to_vec(body).expect("json"))))
+        .expect("response")
+}
+
+fn error(e: &IngestError) -> Response<Full<Bytes>> {
+    let body = e.body();
+    reply(body.code, &serde_json::to_value(&body).expect("json"))
+}
+
+async fn handle(intake: Intake, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let method = req.method().clone();
+    let binary = req
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"));
+    let limit = if path.ends_with("push_transactions") { BATCH_REQUEST_BYTES_MAX } else { REQUEST_BYTES_MAX };
+    let body = match Limited::new(req.into_body(), limit).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            let err = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                IngestError::TooLarge { what: "request body", len: limit + 1, max: limit }
+            } else {
+                IngestError::Malformed(format!("reading body: {e}"))
+            };
+            return Ok(error(&err));
+        }
+    };
+    let result = route(&intake, &method, &path, &query, binary, &body).await;
+    Ok(match result {
+        Ok(v) => reply(200, &v),
+        Err(e) => error(&e),
+    })
+}
+
+fn param(query: &str, key: &str) -> Option<String> {
+    query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
+}
+
+fn json_body(body: &[u8]) -> Result<Value, IngestError> {
+    if body.is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_slice(body).map_err(|e| IngestError::Malformed(format!("JSON: {e}")))
+}
+
+async fn route(
+    intake: &Intake,
+    method: &Method,
+    path: &str,
+    query: &str,
+    binary: bool,
+    body: &[u8],
+) -> Result<Value, IngestError> {
+    let post_or_get = *method == Method::POST || *method == Method::GET;
+    match path {
+        "/v1/chain/push_transaction" if *method == Method::POST => {
+            let tx = if binary { intake.decode(body)? } else { parse_push(intake, &json_body(body)?)? };
+            let mut r = intake.push(vec![tx]).await;
+            ack_json(r.pop().expect("one result"), query)
+        }
+        "/v1/chain/push_transactions" if *method == Method::POST => {
+            let txs: Vec<SignedTransaction> = if binary {
+                codec::decode(body, BATCH_REQUEST_BYTES_MAX as u64)
+                    .map_err(|e| IngestError::Malformed(e.to_string()))?
+            } else {
+                match json_body(body)? {
+                    Value::Array(items) => {
+                        items.iter().map(|v| parse_push(intake, v)).collect::<Result<_, _>>()?
+                    }
+                    _ => return Err(IngestError::Malformed("push_transactions takes a JSON array".into())),
+                }
+            };
+            if txs.len() > BATCH_TRANSACTIONS_MAX {
+                return Err(IngestError::TooLarge {
+                    what: "batch (transactions)",
+                    len: txs.len(),
+                    max: BATCH_TRANSACTIONS_MAX,
+                });
+            }
+            let results = intake.push(txs).await;
+            Ok(Value::Array(
+                results
+                    .into_iter()
+                    .map(|r| {
+                        ack_json(r, query).unwrap_or_else(|e| serde_json::to_value(e.body()).expect("json"))
+                    })
+                    .collect(),
+            ))
+        }
+        "/v1/chain/get_info" if post_or_get => Ok(info_json(intake)),
+        "/v1/chain/get_block" if post_or_get => {
+            let v = json_body(body)?;
+            let key = v
+                .get("block_num_or_id")
+                .cloned()
+                .or_else(|| param(query, "block_num_or_id").map(Value::String));
+            let num = match key {
+                Some(Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+                Some(Value::String(s)) if s.len() == 64 => {
+                    s.parse::<chain::Checksum256>().ok().map(|c| chain::BlockId(c).num().0)
+                }
+                Some(Value::String(s)) => s.parse().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                IngestError::Malformed("give block_num_or_id: a block number or a 64-hex block id".into())
+            })?;
+            let block = intake.block(BlockNum(num))?;
+            let id = block.header.id();
+            if let Some(Value::String(s)) = v.get("block_num_or_id") {
+                if s.len() == 64 && *s != id.to_string() {
+                    return Err(IngestError::NotFound(format!("block id {s}")));
+                }
+            }
+            let mut j = serde_json::to_value(&block).expect("json");
+            j["id"] = json!(id);
+            j["block_num"] = json!(num);
+            j["ref_block_prefix"] = json!(id.ref_block_prefix());
+            Ok(j)
+        }
+        "/v1/chain/get_account" if post_or_get => {
+            let v = json_body(body)?;
+            let name = v
+                .get("account_name")
+                .and_then(Value::as_str)
+                .map(String::from)
+                .or_else(|| param(query, "account_name"));
+            let name: Name = name
+                .ok_or_else(|| IngestError::Malformed("give account_name".into()))?
+                .parse()
+                .map_err(|e: chain::NameError| IngestError::Malformed(e.to_string()))?;
+            let state = intake.state();
+            if !state.account_exists(name) {
+                return Err(IngestError::UnknownAccount(name));
+            }
+            let perms: Vec<Value> = ["owner", "active"]
+                .iter()
+                .filter_map(|p| {
+                    let level = PermissionLevel { actor: name, permission: chain::n(p) };
+                    state.permission(&level).map(|auth| {
+                        json!({"perm_name": p, "parent": if *p == "owner" { "" } else { "owner" }, "required_auth": auth})
+                    })
+                })
+                .collect();
+            Ok(json!({"account_name": name, "permissions": perms}))
+        }
+        "/v1/history/get_transaction" if post_or_get => {
+            let v = json_body(body)?;
+            let id = v.get("id").and_then(Value::as_str).map(String::from).or_else(|| param(query, "id"));
+            let id = TxId(
+                id.ok_or_else(|| IngestError::Malformed("give id".into()))?
+                    .parse()
+                    .map_err(|e: chain::KeyError| IngestError::Malformed(e.to_string()))?,
+            );
+            match intake.status(&id) {
+                None => Err(IngestError::NotFound(format!("transaction {id}"))),
+                Some((None, _)) => Ok(json!({"id": id, "status": "pending", "executed": false})),
+                Some((Some(p), irreversible)) => {
+                    let block = intake.block(p.block)?;
+                    let trx = block.transactions.get(p.index as usize).cloned();
+                    Ok(json!({
+                        "id": id,
+                        "block_num": p.block,
+                        "block_index": p.index,
+                        "status": if irreversible { "irreversible" } else { "accepted" },
+                        "irreversible": irreversible,
+                        "executed": false,
+                        "note": "ordered and durable; this node has no exec stage yet, so it is not executed",
+                        "trx": trx,
+                    }))
+                }
+            }
+        }
+        _ => Err(IngestError::NoEndpoint(format!("{method} {path}"))),
+    }
+}
+
+/// The JSON push forms: EOS.IO's packed form `{signatures, compression, packed_trx}` (the
+/// transaction's binary encoding in hex) or the full form `{transaction, signatures}`.
+fn parse_push(intake: &Intake, v: &Value) -> Result<SignedTransaction, IngestError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Packed {
+        signatures: Vec<Signature>,
+        #[serde(default)]
+        compression: Option<String>,
+        packed_trx: chain::Bytes,
+        #[serde(default)]
+        packed_context_free_data: Option<String>,
+    }
+    if v.get("packed_trx").is_some() {
+        let p: Packed =
+            serde_json::from_value(v.clone()).map_err(|e| IngestError::Malformed(e.to_string()))?;
+        if p.compression.as_deref().is_some_and(|c| c != "none") {
+            return Err(IngestError::Malformed("only compression \"none\" is supported".into()));
+        }
+        if p.packed_context_free_data.as_deref().is_some_and(|c| !c.is_empty()) {
+            return Err(IngestError::Malformed("context-free data is not supported".into()));
+        }
+        let max = intake.config().transaction_bytes_max;
+        if p.packed_trx.0.len() > max {
+            return Err(IngestError::TooLarge { what: "transaction", len: p.packed_trx.0.len(), max });
+        }
+        let transaction: Transaction =
+            codec::decode(&p.packed_trx.0, max as u64).map_err(|e| IngestError::Malformed(e.to_string()))?;
+        return Ok(SignedTransaction { transaction, signatures: p.signatures });
+    }
+    serde_json::from_value(v.clone()).map_err(|e| IngestError::Malformed(e.to_string()))
+}
+
+fn ack_json(r: Result<Ack, IngestError>, query: &str) -> Result<Value, IngestError> {
+    let ack = r?;
+    let mut v = json!({
+        "transaction_id": ack.id,
+        "block_num": ack.block_num,
+        "block_index": ack.index,
+        "status": "accepted",
+        "executed": false,
+    });
+    if param(query, "wait").as_deref() == Some("applied") {
+        v["note"] = json!("wait=applied: this node has no exec stage yet; the transaction is durable in its block but not executed");
+    }
+    Ok(v)
+}
+
+fn info_json(intake: &Intake) -> Value {
+    let i = intake.info();
+    json!({
+        "server_version": env!("CARGO_PKG_VERSION"),
+        "chain_id": i.chain_id,
+        "head_block_num": i.head_block_num,
+        "head_block_id": i.head_block_id,
+        "head_block_time": i.head_block_time,
+        "head_block_producer": i.head_block_producer,
+        "last_irreversible_block_num": i.last_irreversible_block_num,
+        "last_irreversible_block_id": i.last_irreversible_block_id,
+        "pending_transactions": i.pending_transactions,
+    })
+}

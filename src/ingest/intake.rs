@@ -1,0 +1,403 @@
+//! The intake core: checks, the queue, and the block producer task that seals queued
+//! transactions into blocks and appends them to the chain log.
+//!
+//! A transaction is acknowledged only after the block holding it is durable in the chain
+//! log; acknowledgements go out in block order, so acknowledged order is chain order.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{oneshot, Notify};
+
+use crate::chain::{
+    codec, BlockHeader, BlockId, BlockNum, ChainId, Checksum256, Name, PrivateKey, SignedBlock,
+    SignedTransaction, StateView, TimePoint, TimePointSec, TxId,
+};
+use crate::log::{Log, Offset};
+
+use super::builder::{self, BlockLimits, Candidate};
+use super::history::{History, Placement};
+use super::verify;
+use super::IngestError;
+
+/// Settings of intake and block production.
+#[derive(Debug, Clone)]
+pub struct IntakeConfig {
+    /// Time between blocks.
+    pub block_interval: Duration,
+    /// Block caps.
+    pub block: BlockLimits,
+    /// Largest encoded transaction accepted.
+    pub transaction_bytes_max: usize,
+    /// How far ahead an expiration may be.
+    pub expiration_window_sec: u32,
+    /// Most transactions waiting for a block.
+    pub queue_max: usize,
+    /// The producer account.
+    pub producer: Name,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        Self {
+            block_interval: Duration::from_millis(500),
+            block: BlockLimits::default(),
+            transaction_bytes_max: 64 << 10,
+            expiration_window_sec: 3600,
+            queue_max: 200_000,
+            producer: crate::chain::SYSTEM_ACCOUNT,
+        }
+    }
+}
+
+/// The acknowledgement of a durable transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    /// The transaction.
+    pub id: TxId,
+    /// Its block.
+    pub block_num: BlockNum,
+    /// Its position in the block.
+    pub index: u32,
+}
+
+struct Pending {
+    tx: SignedTransaction,
+    id: TxId,
+    bytes: usize,
+    ack: oneshot::Sender<Result<Ack, IngestError>>,
+}
+
+impl Candidate for Pending {
+    fn bytes(&self) -> usize {
+        self.bytes
+    }
+    fn write_scopes(&self) -> &[Name] {
+        &self.tx.transaction.write_scopes
+    }
+}
+
+struct Inner {
+    config: IntakeConfig,
+    chain: ChainId,
+    key: PrivateKey,
+    log: Log,
+    state: Arc<dyn StateView>,
+    history: Mutex<History>,
+    queue: Mutex<VecDeque<Pending>>,
+    stopped: Mutex<Option<String>>,
+    stop: Notify,
+}
+
+/// The intake of one producer. Cheap to clone.
+#[derive(Clone)]
+pub struct Intake {
+    inner: Arc<Inner>,
+}
+
+/// What get_info reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Info {
+    /// The chain id.
+    pub chain_id: Checksum256,
+    /// Head block number (0 before any block).
+    pub head_block_num: BlockNum,
+    /// Head block id.
+    pub head_block_id: BlockId,
+    /// Head block time.
+    pub head_block_time: Option<TimePoint>,
+    /// Head block producer.
+    pub head_block_producer: Option<Name>,
+    /// Last irreversible block: with a single producer, every durable block.
+    pub last_irreversible_block_num: BlockNum,
+    /// Its id.
+    pub last_irreversible_block_id: BlockId,
+    /// Transactions waiting for a block.
+    pub pending_transactions: usize,
+}
+
+impl Intake {
+    /// Opens intake over the chain log, replaying it to rebuild recent history.
+    pub fn open(
+        config: IntakeConfig,
+        chain: ChainId,
+        key: PrivateKey,
+        log: Log,
+        state: Arc<dyn StateView>,
+    ) -> Result<Self, IngestError> {
+        let mut history = History::new(&chain);
+        let end = log.durable_end().0;
+        let mut next = log.oldest_offset().0;
+        if next != 0 {
+            return Err(IngestError::Internal(
+                "the chain log was pruned; intake needs it from block 1".into(),
+            ));
+        }
+        while next < end {
+            let recs =
+                log.read(Offset(next), 256, 64 << 20).map_err(|e| IngestError::Internal(e.to_string()))?;
+            for r in recs {
+                let block: SignedBlock = codec::decode(&r.data, 64 << 20)
+                    .map_err(|e| IngestError::Internal(format!("chain log record {}: {e}", r.offset)))?;
+                if block.header.previous != history.head_id()
+                    || block.header.block_num().0 as u64 != r.offset.0 + 1
+                {
+                    return Err(IngestError::Internal(format!(
+                        "chain log record {} does not continue the chain",
+                        r.offset
+                    )));
+                }
+                history.apply_block(&block);
+                next = r.offset.0 + 1;
+            }
+        }
+        history.prune(TimePointSec::now());
+        tracing::info!(target: "dawn::ingest", head = history.head_num().0, "intake ready");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                chain,
+                key,
+                log,
+                state,
+                history: Mutex::new(history),
+                queue: Mutex::new(VecDeque::new()),
+                stopped: Mutex::new(None),
+                stop: Notify::new(),
+            }),
+        })
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> ChainId {
+        self.inner.chain
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &IntakeConfig {
+        &self.inner.config
+    }
+
+    /// Decodes a binary transaction within the size limit.
+    pub fn decode(&self, bytes: &[u8]) -> Result<SignedTransaction, IngestError> {
+        let max = self.inner.config.transaction_bytes_max;
+        if bytes.len() > max {
+            return Err(IngestError::TooLarge { what: "transaction", len: bytes.len(), max });
+        }
+        codec::decode(bytes, max as u64).map_err(|e| IngestError::Malformed(e.to_string()))
+    }
+
+    /// Checks, queues, and waits until each transaction is durable in a block. One result
+    /// per transaction, in order; a refused one changes nothing.
+    pub async fn push(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Ack, IngestError>> {
+        let inner = self.inner.clone();
+        let checked = tokio::task::spawn_blocking(move || Self::check_batch(&inner, txs)).await;
+        let waits = match checked {
+            Ok(w) => w,
+            Err(e) => return vec![Err(IngestError::Internal(e.to_string()))],
+        };
+        let mut out = Vec::with_capacity(waits.len());
+        for w in waits {
+            out.push(match w {
+                Ok(rx) => rx.await.unwrap_or(Err(IngestError::ShuttingDown)),
+                Err(e) => Err(e),
+            });
+        }
+        out
+    }
+
+    fn check_batch(
+        inner: &Inner,
+        txs: Vec<SignedTransaction>,
+    ) -> Vec<Result<oneshot::Receiver<Result<Ack, IngestError>>, IngestError>> {
+        let cfg = &inner.config;
+        let now = TimePointSec::now();
+        let mut results: Vec<Option<Result<_, IngestError>>> = (0..txs.len()).map(|_| None).collect();
+        let mut prepared = Vec::new();
+        let mut slots = Vec::new();
+        {
+            let history = inner.history.lock().expect("history lock");
+            for (i, tx) in txs.into_iter().enumerate() {
+                let r = (|| {
+                    let bytes = codec::encode(&tx).len();
+                    if bytes > cfg.transaction_bytes_max {
+                        return Err(IngestError::TooLarge {
+                            what: "transaction",
+                            len: bytes,
+                            max: cfg.transaction_bytes_max,
+                        });
+                    }
+                    tx.transaction.check_scopes()?;
+                    History::check_expiration(&tx.transaction, now, cfg.expiration_window_sec)?;
+                    history.check_tapos(&tx.transaction)?;
+                    let id = tx.id();
+                    if history.is_pending(&id) || history.placement(&id).is_some() {
+                        return Err(IngestError::Duplicate(id));
+                    }
+                    verify::prepare(tx, &inner.chain, &*inner.state)
+                })();
+                match r {
+                    Ok(p) => {
+                        prepared.push(p);
+                        slots.push(i);
+                    }
+                    Err(e) => results[i] = Some(Err(e)),
+                }
+            }
+        }
+        let verdicts = verify::verify_all(&prepared, &*inner.state);
+        let stopped = inner.stopped.lock().expect("stop lock").clone();
+        let mut history = inner.history.lock().expect("history lock");
+        let mut queue = inner.queue.lock().expect("queue lock");
+        for ((p, v), i) in prepared.into_iter().zip(verdicts).zip(slots) {
+            let r = v.and_then(|()| {
+                if stopped.is_some() {
+                    return Err(IngestError::ShuttingDown);
+                }
+                if queue.len() >= cfg.queue_max {
+                    return Err(IngestError::Overloaded(queue.len()));
+                }
+                history.reserve(p.id, p.tx.transaction.expiration)?;
+                let (tx, rx) = oneshot::channel();
+                let bytes = codec::encode(&p.tx).len();
+                queue.push_back(Pending { tx: p.tx, id: p.id, bytes, ack: tx });
+                Ok(rx)
+            });
+            results[i] = Some(r);
+        }
+        results.into_iter().map(|r| r.expect("every slot filled")).collect()
+    }
+
+    /// Current chain facts.
+    pub fn info(&self) -> Info {
+        let h = self.inner.history.lock().expect("history lock");
+        Info {
+            chain_id: self.inner.chain.0,
+            head_block_num: h.head_num(),
+            head_block_id: h.head_id(),
+            head_block_time: h.head.map(|x| x.time),
+            head_block_producer: h.head.map(|x| x.producer),
+            last_irreversible_block_num: h.head_num(),
+            last_irreversible_block_id: h.head_id(),
+            pending_transactions: self.inner.queue.lock().expect("queue lock").len(),
+        }
+    }
+
+    /// A block by number, read from the chain log.
+    pub fn block(&self, num: BlockNum) -> Result<SignedBlock, IngestError> {
+        if num.0 == 0 || num > self.info().head_block_num {
+            return Err(IngestError::NotFound(format!("block {num}")));
+        }
+        let rec = self
+            .inner
+            .log
+            .get(Offset(u64::from(num.0) - 1))
+            .map_err(|e| IngestError::Internal(e.to_string()))?;
+        codec::decode(&rec.data, 64 << 20).map_err(|e| IngestError::Internal(e.to_string()))
+    }
+
+    /// Where a transaction is: in a block, waiting, or unknown.
+    pub fn status(&self, id: &TxId) -> Option<(Option<Placement>, bool)> {
+        let h = self.inner.history.lock().expect("history lock");
+        match h.placement(id) {
+            Some(p) => Some((Some(p), p.block <= h.head_num())),
+            None if h.is_pending(id) => Some((None, false)),
+            None => None,
+        }
+    }
+
+    /// The state view intake checks authorizations against.
+    pub fn state(&self) -> &Arc<dyn StateView> {
+        &self.inner.state
+    }
+
+    /// Stops taking transactions; the producer seals what is queued and returns.
+    pub fn stop(&self) {
+        *self.inner.stopped.lock().expect("stop lock") = Some("stopping".into());
+        self.inner.stop.notify_one();
+    }
+
+    /// The block producer: every interval, seals the next block from the queue, appends it
+    /// to the chain log, waits until it is durable, then acknowledges its transactions.
+    /// Returns after [`Intake::stop`] once the queue is empty, or with an error if the
+    /// chain log fails (the node must then stop).
+    pub async fn run_producer(&self) -> Result<(), IngestError> {
+        let inner = &self.inner;
+        let mut tick = tokio::time::interval(inner.config.block_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let stopping = tokio::select! {
+                _ = tick.tick() => inner.stopped.lock().expect("stop lock").is_some(),
+                _ = inner.stop.notified() => true,
+            };
+            loop {
+                let selected =
+                    builder::select(&mut inner.queue.lock().expect("queue lock"), &inner.config.block);
+                if selected.is_empty() {
+                    break;
+                }
+                if let Err(e) = self.seal(selected).await {
+                    tracing::error!(target: "dawn::ingest", error = %e, "block production failed; the node must stop");
+                    *inner.stopped.lock().expect("stop lock") = Some(e.to_string());
+                    for p in inner.queue.lock().expect("queue lock").drain(..) {
+                        let _ = p.ack.send(Err(IngestError::ShuttingDown));
+                    }
+                    return Err(e);
+                }
+                if !stopping {
+                    break;
+                }
+            }
+            if stopping {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn seal(&self, selected: Vec<Pending>) -> Result<(), IngestError> {
+        let inner = &self.inner;
+        let (previous, head_time) = {
+            let h = inner.history.lock().expect("history lock");
+            (h.head_id(), h.head.map_or(0, |x| x.time.0))
+        };
+        let header = BlockHeader {
+            previous,
+            // Block timestamps strictly increase even if the clock steps back.
+            timestamp: TimePoint(TimePoint::now().0.max(head_time + 1)),
+            producer: inner.config.producer,
+            transaction_mroot: Checksum256::default(),
+            executed_block_num: BlockNum(0),
+            executed_state_root: Checksum256::default(),
+            executed_results_root: Checksum256::default(),
+            schedule_version: 0,
+        };
+        let (txs, acks): (Vec<_>, Vec<_>) = selected.into_iter().map(|p| (p.tx, (p.id, p.ack))).unzip();
+        let block = SignedBlock::seal(header, txs, &inner.key, &inner.chain);
+        let num = block.header.block_num();
+        let bytes = codec::encode(&block);
+        let log = inner.log.clone();
+        let appended = tokio::task::spawn_blocking(move || log.append(&[bytes]))
+            .await
+            .map_err(|e| IngestError::Internal(e.to_string()))?
+            .map_err(|e| IngestError::Internal(format!("chain log append: {e}")))?;
+        // Invariant: record offset = block number - 1.
+        if appended.first.0 != u64::from(num.0) - 1 {
+            return Err(IngestError::Internal(format!(
+                "block {num} landed at chain log offset {}",
+                appended.first
+            )));
+        }
+        inner.log.wait_durable(appended.last()).await.map_err(|e| IngestError::Internal(e.to_string()))?;
+        {
+            let mut h = inner.history.lock().expect("history lock");
+            h.apply_block(&block);
+            h.prune(TimePointSec::now());
+        }
+        tracing::debug!(target: "dawn::ingest", block = num.0, transactions = acks.len(), "sealed block");
+        for (index, (id, ack)) in acks.into_iter().enumerate() {
+            let _ = ack.send(Ok(Ack { id, block_num: num, index: index as u32 }));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,356 @@
+//! The node's commands: `dev`, `run`, `keys`, `push`, `get`, `genesis`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use crate::chain::{
+    codec, Action, BlockId, Bytes, Checksum256, Genesis, Name, PermissionLevel, PrivateKey,
+    SignedTransaction, TimePointSec, Transaction,
+};
+use crate::ingest::{BlockLimits, IntakeConfig};
+use crate::log::SyncPolicy;
+
+use super::{client, dev, erc20, NodeConfig};
+
+/// Settings of a running node.
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    /// Data directory (genesis.json and the chain log).
+    #[arg(long, default_value = "./data/dev")]
+    pub data_dir: PathBuf,
+    /// Address of the HTTP API.
+    #[arg(long, default_value = "127.0.0.1:8888")]
+    pub http: SocketAddr,
+    /// Milliseconds between blocks.
+    #[arg(long, default_value_t = 500)]
+    pub block_interval_ms: u64,
+    /// Most transactions in a block.
+    #[arg(long, default_value_t = BlockLimits::default().transactions_max)]
+    pub block_transactions: usize,
+    /// Chain log sync policy: `always` (group commit), `interval:MS`, or `never`.
+    #[arg(long, default_value = "always")]
+    pub sync: SyncPolicy,
+}
+
+impl NodeArgs {
+    fn config(&self) -> NodeConfig {
+        NodeConfig {
+            data_dir: self.data_dir.clone(),
+            http_addr: self.http,
+            intake: IntakeConfig {
+                block_interval: Duration::from_millis(self.block_interval_ms.max(1)),
+                block: BlockLimits {
+                    transactions_max: self.block_transactions.max(1),
+                    ..BlockLimits::default()
+                },
+                ..IntakeConfig::default()
+            },
+            sync: self.sync,
+        }
+    }
+}
+
+/// Where the API is.
+#[derive(Debug, Clone, Args)]
+pub struct UrlArg {
+    /// The node's HTTP API.
+    #[arg(long, default_value = "http://127.0.0.1:8888", env = "DAWN_URL")]
+    pub url: String,
+}
+
+/// `dawn get` targets.
+#[derive(Debug, Subcommand)]
+pub enum GetCommand {
+    /// Chain id, head block, last irreversible block.
+    Info,
+    /// A block by number or id.
+    Block {
+        /// Block number or 64-hex id.
+        block: String,
+    },
+    /// A transaction's block and commitment level.
+    Tx {
+        /// Transaction id (64 hex).
+        id: String,
+    },
+    /// An account's permissions.
+    Account {
+        /// Account name.
+        name: String,
+    },
+}
+
+/// `dawn genesis` commands.
+#[derive(Debug, Subcommand)]
+pub enum GenesisCommand {
+    /// Print the embedded development genesis as JSON.
+    Dev,
+    /// Add ERC20 holders (`address,balance[,key]` CSV) as accounts and balances.
+    ImportErc20 {
+        /// The CSV snapshot.
+        csv: PathBuf,
+        /// Genesis to add to (JSON); the development genesis by default.
+        #[arg(long)]
+        base: Option<PathBuf>,
+        /// Where to write the resulting genesis JSON (`-` for stdout).
+        #[arg(short, long, default_value = "-")]
+        output: PathBuf,
+    },
+}
+
+/// The node's commands.
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Start a single-producer development chain on the embedded genesis (system account,
+    /// producer key, four funded accounts), printing its endpoints and keys. Ctrl-C stops
+    /// it cleanly; starting it again resumes the same chain.
+    Dev {
+        /// Node settings.
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Start a single-producer node on a genesis file with the producer's key.
+    Run {
+        /// Node settings.
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Genesis JSON.
+        #[arg(long)]
+        genesis: PathBuf,
+        /// The producer's private key (PVT_ED_…).
+        #[arg(long, env = "DAWN_PRODUCER_KEY", hide_env_values = true)]
+        producer_key: String,
+    },
+    /// Key pairs.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Build, sign and send a transaction with one action (like cleos push action).
+    Push(PushArgs),
+    /// Read chain facts from a node.
+    #[command(subcommand)]
+    Get(GetCommand),
+    /// Genesis files.
+    #[command(subcommand)]
+    Genesis(GenesisCommand),
+}
+
+/// `dawn keys` commands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a new ed25519 key pair and print both halves.
+    New,
+}
+
+/// `dawn push` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    /// The contract account.
+    pub contract: String,
+    /// The action name.
+    pub action: String,
+    /// Action data, hex.
+    #[arg(long, default_value = "")]
+    pub data: String,
+    /// Authorizations, `actor@permission` (repeatable).
+    #[arg(long = "auth", required = true)]
+    pub auth: Vec<String>,
+    /// Private keys to sign with, PVT_ED_… (repeatable).
+    #[arg(long = "key", required = true, env = "DAWN_KEY", hide_env_values = true)]
+    pub keys: Vec<String>,
+    /// Extra write scopes (the authorizing actors always are).
+    #[arg(long, value_delimiter = ',')]
+    pub write: Vec<String>,
+    /// Read scopes.
+    #[arg(long, value_delimiter = ',')]
+    pub read: Vec<String>,
+    /// Seconds until the transaction expires.
+    #[arg(long, default_value_t = 120)]
+    pub expire_sec: u32,
+    /// Wait until the transaction is applied (executed), not just durable.
+    #[arg(long)]
+    pub wait_applied: bool,
+    /// Where the API is.
+    #[command(flatten)]
+    pub url: UrlArg,
+}
+
+/// Runs a node command.
+pub fn run(cmd: NodeCommand) -> anyhow::Result<()> {
+    match cmd {
+        NodeCommand::Dev { node } => {
+            let genesis = dev::dev_genesis();
+            serve(node, genesis, dev::dev_key("eosio"), true)
+        }
+        NodeCommand::Run { node, genesis, producer_key } => {
+            let text = std::fs::read_to_string(&genesis)
+                .with_context(|| format!("reading {}", genesis.display()))?;
+            let g: Genesis =
+                serde_json::from_str(&text).with_context(|| format!("parsing {}", genesis.display()))?;
+            let key: PrivateKey = producer_key.parse().context("bad --producer-key")?;
+            serve(node, g, key, false)
+        }
+        NodeCommand::Keys(KeysCommand::New) => {
+            let k = PrivateKey::generate();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"public": k.public(), "private": k.to_text()}))?
+            );
+            Ok(())
+        }
+        NodeCommand::Push(args) => runtime()?.block_on(push(args)),
+        NodeCommand::Get(cmd) => runtime()?.block_on(get(cmd)),
+        NodeCommand::Genesis(GenesisCommand::Dev) => {
+            println!("{}", serde_json::to_string_pretty(&dev::dev_genesis())?);
+            Ok(())
+        }
+        NodeCommand::Genesis(GenesisCommand::ImportErc20 { csv, base, output }) => {
+            let mut genesis = match base {
+                Some(p) => serde_json::from_str(&std::fs::read_to_string(&p)?)
+                    .with_context(|| format!("parsing {}", p.display()))?,
+                None => dev::dev_genesis(),
+            };
+            let text = std::fs::read_to_string(&csv).with_context(|| format!("reading {}", csv.display()))?;
+            let added = erc20::import(&mut genesis, &text)?;
+            let out = serde_json::to_string_pretty(&genesis)?;
+            if output.as_os_str() == "-" {
+                println!("{out}");
+            } else {
+                std::fs::write(&output, out)?;
+            }
+            eprintln!("added {added} holders; chain id {}", genesis.chain_id().0);
+            Ok(())
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn serve(node: NodeArgs, genesis: Genesis, key: PrivateKey, dev_banner: bool) -> anyhow::Result<()> {
+    let rt = runtime()?;
+    let config = node.config();
+    let data_dir = node.data_dir.clone();
+    rt.block_on(super::run(
+        config,
+        genesis.clone(),
+        key,
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+        |node| {
+            let info = node.intake.info();
+            println!("dawn chain {}", genesis.chain_id().0);
+            println!("  HTTP API   http://{}   (try: dawn get info)", node.http_addr);
+            println!("  data dir   {}   head block {}", data_dir.display(), info.head_block_num);
+            if dev_banner {
+                println!(
+                    "  producer   eosio    {}  {}",
+                    dev::dev_key("eosio").public(),
+                    dev::dev_key("eosio").to_text()
+                );
+                for a in dev::DEV_ACCOUNTS {
+                    let k = dev::dev_key(a);
+                    println!("  account    {a:<8} {}  {}  1000000.0000 SYS", k.public(), k.to_text());
+                }
+                println!("  (development keys: derived from fixed seeds, never use them for value)");
+            }
+            println!("Ctrl-C stops the node; starting it again resumes this chain.");
+        },
+    ))
+}
+
+async fn get_info(url: &str) -> anyhow::Result<Value> {
+    let (status, v) = client::post_json(&format!("{url}/v1/chain/get_info"), &json!({})).await?;
+    if status != 200 {
+        bail!("get_info failed ({status}): {v}");
+    }
+    Ok(v)
+}
+
+fn names(list: &[String]) -> anyhow::Result<Vec<Name>> {
+    list.iter().map(|s| s.parse::<Name>().map_err(anyhow::Error::from)).collect()
+}
+
+/// Builds and signs the transaction `args` describes against the chain facts in `info`.
+pub fn build_push(args: &PushArgs, info: &Value) -> anyhow::Result<SignedTransaction> {
+    let chain: Checksum256 = info["chain_id"].as_str().context("get_info has no chain_id")?.parse()?;
+    let head: Checksum256 =
+        info["head_block_id"].as_str().context("get_info has no head_block_id")?.parse()?;
+    let head = BlockId(head);
+    let head_time = info["head_block_time"].as_str().and_then(|t| t.parse::<crate::chain::TimePoint>().ok());
+    let now = TimePointSec::now().max(head_time.map_or(TimePointSec(0), |t| t.sec()));
+    let mut authorization = Vec::new();
+    for a in &args.auth {
+        let (actor, perm) = a.split_once('@').unwrap_or((a, "active"));
+        authorization.push(PermissionLevel { actor: actor.parse()?, permission: perm.parse()? });
+    }
+    let mut write: Vec<Name> = authorization.iter().map(|a| a.actor).chain(names(&args.write)?).collect();
+    write.sort();
+    write.dedup();
+    let mut read: Vec<Name> = names(&args.read)?.into_iter().filter(|r| !write.contains(r)).collect();
+    read.sort();
+    read.dedup();
+    let tx = Transaction {
+        expiration: TimePointSec(now.0 + args.expire_sec),
+        ref_block_num: (head.num().0 & 0xffff) as u16,
+        ref_block_prefix: head.ref_block_prefix(),
+        max_cpu_us: 0,
+        max_net_bytes: 0,
+        delay_sec: 0,
+        read_scopes: read,
+        write_scopes: write,
+        actions: vec![Action {
+            account: args.contract.parse()?,
+            name: args.action.parse()?,
+            authorization,
+            data: Bytes(hex::decode(&args.data).context("--data must be hex")?),
+        }],
+    };
+    let keys: Vec<PrivateKey> =
+        args.keys.iter().map(|k| k.parse()).collect::<Result<_, _>>().context("bad --key")?;
+    let refs: Vec<&PrivateKey> = keys.iter().collect();
+    Ok(SignedTransaction::sign(tx, &refs, &crate::chain::ChainId(chain)))
+}
+
+async fn push(args: PushArgs) -> anyhow::Result<()> {
+    let url = args.url.url.trim_end_matches('/').to_string();
+    let info = get_info(&url).await?;
+    let st = build_push(&args, &info)?;
+    let body = json!({
+        "signatures": st.signatures,
+        "compression": "none",
+        "packed_trx": hex::encode(codec::encode(&st.transaction)),
+    });
+    let wait = if args.wait_applied { "?wait=applied" } else { "" };
+    let (status, v) = client::post_json(&format!("{url}/v1/chain/push_transaction{wait}"), &body).await?;
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    if status != 200 {
+        bail!("the node refused the transaction ({status})");
+    }
+    Ok(())
+}
+
+async fn get(cmd: GetCommand) -> anyhow::Result<()> {
+    let url = std::env::var("DAWN_URL").unwrap_or_else(|_| "http://127.0.0.1:8888".into());
+    let (path, body) = match cmd {
+        GetCommand::Info => ("/v1/chain/get_info", json!({})),
+        GetCommand::Block { block } => {
+            let key = block.parse::<u64>().map_or(json!(block), |n| json!(n));
+            ("/v1/chain/get_block", json!({"block_num_or_id": key}))
+        }
+        GetCommand::Tx { id } => ("/v1/history/get_transaction", json!({"id": id})),
+        GetCommand::Account { name } => ("/v1/chain/get_account", json!({"account_name": name})),
+    };
+    let (status, v) = client::post_json(&format!("{}{path}", url.trim_end_matches('/')), &body).await?;
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    if status != 200 {
+        bail!("request failed ({status})");
+    }
+    Ok(())
+}

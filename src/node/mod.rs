@@ -1,0 +1,142 @@
+//! Wiring the stages into a node: the data directory, the genesis, the chain log, intake
+//! and its HTTP API, and clean shutdown.
+//!
+//! # Data directory
+//! `genesis.json` (written at first start; a restart must find the same one) and `chain/`
+//! (the chain log). A running node holds the chain log's lock.
+//!
+//! # Tasks
+//! The HTTP server and the block producer run on one tokio runtime. If the producer fails
+//! (the chain log cannot be written) the node stops with an error: a critical task never
+//! dies quietly. Ctrl-C stops taking transactions, seals what is queued, syncs and exits.
+
+pub mod cli;
+pub mod client;
+pub mod dev;
+pub mod erc20;
+mod genesis_state;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+
+use crate::chain::{Genesis, PrivateKey};
+use crate::ingest::{http, Intake, IntakeConfig};
+use crate::log::{Config as LogConfig, Log, SyncPolicy};
+
+pub use genesis_state::GenesisState;
+
+/// Where and how a node runs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The HTTP API address.
+    pub http_addr: SocketAddr,
+    /// Intake settings.
+    pub intake: IntakeConfig,
+    /// Chain log sync policy.
+    pub sync: SyncPolicy,
+}
+
+/// Reads the genesis stored in `data_dir`, or stores `genesis` there on first start. A
+/// different stored genesis is an error: that directory holds another chain.
+pub fn load_or_store_genesis(data_dir: &Path, genesis: &Genesis) -> anyhow::Result<Genesis> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let path = data_dir.join("genesis.json");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)?;
+        let stored: Genesis =
+            serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+        if stored.chain_id() != genesis.chain_id() {
+            bail!(
+                "{} holds another chain (chain id {}), not this genesis ({}); pick another --data-dir",
+                data_dir.display(),
+                stored.chain_id().0,
+                genesis.chain_id().0
+            );
+        }
+        return Ok(stored);
+    }
+    genesis.validate()?;
+    let tmp = data_dir.join("genesis.json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(genesis)?)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(data_dir)?.sync_all()?;
+    Ok(genesis.clone())
+}
+
+/// A running node's handles.
+pub struct Node {
+    /// Intake.
+    pub intake: Intake,
+    /// The chain log.
+    pub chain_log: Log,
+    /// The bound HTTP address.
+    pub http_addr: SocketAddr,
+}
+
+/// Starts a single-producer node and runs it until `shutdown` completes or a critical task
+/// fails. `on_ready` is called once the API listens.
+pub async fn run(
+    config: NodeConfig,
+    genesis: Genesis,
+    producer_key: PrivateKey,
+    shutdown: impl std::future::Future<Output = ()>,
+    on_ready: impl FnOnce(&Node),
+) -> anyhow::Result<()> {
+    let genesis = load_or_store_genesis(&config.data_dir, &genesis)?;
+    let producer = genesis.producers.first().context("genesis has no producer")?;
+    if producer.block_signing_key != producer_key.public() {
+        bail!(
+            "the producer key does not match the genesis producer {}'s signing key",
+            producer.producer_name
+        );
+    }
+    let chain_dir = config.data_dir.join("chain");
+    let log_config = LogConfig { sync: config.sync, ..LogConfig::default() };
+    let chain_log = tokio::task::spawn_blocking(move || Log::open_path(&chain_dir, log_config))
+        .await?
+        .context("opening the chain log")?;
+    let state = Arc::new(GenesisState::new(&genesis));
+    let intake_config = IntakeConfig { producer: producer.producer_name, ..config.intake };
+    let intake = Intake::open(intake_config, genesis.chain_id(), producer_key, chain_log.clone(), state)?;
+    let listener = http::bind(config.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http_addr))?;
+    let http_addr = listener.local_addr()?;
+    let node = Node { intake: intake.clone(), chain_log: chain_log.clone(), http_addr };
+    on_ready(&node);
+    tracing::info!(target: "dawn::node", %http_addr, "node running");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(http::serve(listener, intake.clone(), async {
+        let _ = stop_rx.await;
+    }));
+    let producer_task = {
+        let intake = intake.clone();
+        tokio::spawn(async move { intake.run_producer().await })
+    };
+    tokio::pin!(shutdown);
+    tokio::pin!(producer_task);
+    let result = tokio::select! {
+        _ = &mut shutdown => {
+            tracing::info!(target: "dawn::node", "stopping: sealing queued transactions");
+            intake.stop();
+            producer_task.await?.map_err(anyhow::Error::from)
+        }
+        r = &mut producer_task => {
+            match r? {
+                Ok(()) => Ok(()),
+                Err(e) => Err(anyhow::Error::from(e).context("block producer failed")),
+            }
+        }
+    };
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    let log = chain_log.clone();
+    tokio::task::spawn_blocking(move || log.close()).await??;
+    result
+}
