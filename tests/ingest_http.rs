@@ -1,0 +1,238 @@
+//! Every intake rejection path over real HTTP: the specific error, and nothing else changed.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use dawn::chain::{
+    codec, n, Action, BlockId, Bytes, ChainId, PermissionLevel, PrivateKey, SignedTransaction, TimePointSec, Transaction,
+};
+use dawn::ingest::{Intake, IntakeConfig};
+use dawn::log::SyncPolicy;
+use dawn::node::{client, dev, NodeConfig};
+use serde_json::{json, Value};
+
+struct TestNode {
+    url: String,
+    intake: Intake,
+    rt: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestNode {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = NodeConfig {
+            data_dir: dir.path().to_path_buf(),
+            http_addr: "127.0.0.1:0".parse().unwrap(),
+            intake: IntakeConfig { block_interval: Duration::from_millis(30), ..IntakeConfig::default() },
+            sync: SyncPolicy::Always,
+        };
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(SocketAddr, Intake)>();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(dawn::node::run(
+                config,
+                dev::dev_genesis(),
+                dev::dev_key("eosio"),
+                async {
+                    let _ = stop_rx.await;
+                },
+                move |node| ready_tx.send((node.http_addr, node.intake.clone())).unwrap(),
+            ))
+        });
+        let (addr, intake) = ready_rx.recv_timeout(Duration::from_secs(30)).expect("node started");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        Self { url: format!("http://{addr}"), intake, rt, stop: Some(stop_tx), _dir: dir, thread: Some(thread) }
+    }
+
+    fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.rt.block_on(client::post_json(&format!("{}{path}", self.url), &body)).unwrap()
+    }
+
+    fn post_raw(&self, path: &str, ct: &str, body: Vec<u8>) -> (u16, Value) {
+        self.rt.block_on(client::post_raw(&format!("{}{path}", self.url), ct, body)).unwrap()
+    }
+
+    fn chain(&self) -> ChainId {
+        self.intake.chain_id()
+    }
+
+    /// A transfer-like transaction from `from`, valid against the current head.
+    fn tx(&self, from: &str, nonce: u8) -> Transaction {
+        let info = self.intake.info();
+        let head: BlockId = info.head_block_id;
+        Transaction {
+            expiration: TimePointSec(TimePointSec::now().0 + 60),
+            ref_block_num: (head.num().0 & 0xffff) as u16,
+            ref_block_prefix: head.ref_block_prefix(),
+            max_cpu_us: 0,
+            max_net_bytes: 0,
+            delay_sec: 0,
+            read_scopes: vec![],
+            write_scopes: vec![n(from)],
+            actions: vec![Action {
+                account: n("eosio.token"),
+                name: n("transfer"),
+                authorization: vec![PermissionLevel { actor: n(from), permission: n("active") }],
+                data: Bytes(vec![nonce]),
+            }],
+        }
+    }
+
+    fn sign(&self, tx: Transaction, who: &str) -> SignedTransaction {
+        SignedTransaction::sign(tx, &[&dev::dev_key(who)], &self.chain())
+    }
+
+    /// Pushes and expects refusal `name`; checks nothing changed.
+    fn refuse(&self, body: Value, status: u16, name: &str) {
+        let before = self.intake.info();
+        let (s, v) = self.post("/v1/chain/push_transaction", body);
+        assert_eq!((s, v["name"].as_str().unwrap_or("")), (status, name), "{v}");
+        assert!(!v["message"].as_str().unwrap().is_empty());
+        std::thread::sleep(Duration::from_millis(80));
+        let after = self.intake.info();
+        assert_eq!(after.head_block_num, before.head_block_num, "a refusal produced a block");
+        assert_eq!(after.pending_transactions, 0);
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap().unwrap();
+        }
+    }
+}
+
+fn full(st: &SignedTransaction) -> Value {
+    serde_json::to_value(st).unwrap()
+}
+
+fn packed(st: &SignedTransaction) -> Value {
+    json!({"signatures": st.signatures, "compression": "none", "packed_trx": hex::encode(codec::encode(&st.transaction))})
+}
+
+#[test]
+fn accepted_in_every_form_and_acknowledged_durable() {
+    let node = TestNode::start();
+    let a = node.sign(node.tx("alice", 1), "alice");
+    let (s, v) = node.post("/v1/chain/push_transaction", packed(&a));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["transaction_id"], json!(a.id()));
+    let block = v["block_num"].as_u64().unwrap();
+    assert!(block >= 1);
+    // Durable before the reply: the block is in the chain log.
+    let (s, b) = node.post("/v1/chain/get_block", json!({"block_num_or_id": block}));
+    assert_eq!(s, 200);
+    assert_eq!(b["transactions"][v["block_index"].as_u64().unwrap() as usize]["signatures"], json!(a.signatures));
+    let b2 = node.sign(node.tx("bob", 2), "bob");
+    assert_eq!(node.post("/v1/chain/push_transaction", full(&b2)).0, 200);
+    let c = node.sign(node.tx("carol", 3), "carol");
+    let (s, v) = node.post_raw("/v1/chain/push_transaction", "application/octet-stream", codec::encode(&c));
+    assert_eq!(s, 200, "{v}");
+    // Status by id.
+    let (s, st) = node.post("/v1/history/get_transaction", json!({"id": a.id()}));
+    assert_eq!(s, 200);
+    assert_eq!(st["status"], "irreversible");
+    assert_eq!(st["executed"], false);
+    assert_eq!(st["block_num"].as_u64().unwrap(), block);
+    let (s, info) = node.post("/v1/chain/get_info", json!({}));
+    assert_eq!(s, 200);
+    assert_eq!(info["chain_id"], json!(node.chain().0));
+}
+
+#[test]
+fn every_rejection_is_specific_and_changes_nothing() {
+    let node = TestNode::start();
+    // Malformed bytes and JSON.
+    node.refuse(json!({"nonsense": true}), 400, "malformed");
+    let (s, v) = node.post_raw("/v1/chain/push_transaction", "application/octet-stream", vec![1, 2, 3]);
+    assert_eq!((s, v["name"].as_str().unwrap()), (400, "malformed"));
+    let (s, v) = node.post_raw("/v1/chain/push_transaction", "application/json", b"{not json".to_vec());
+    assert_eq!((s, v["name"].as_str().unwrap()), (400, "malformed"));
+    // Oversized request.
+    let (s, v) = node.post_raw("/v1/chain/push_transaction", "application/octet-stream", vec![0; 2 << 20]);
+    assert_eq!((s, v["name"].as_str().unwrap()), (413, "too_large"));
+    // Oversized transaction inside a well-formed request.
+    let mut big = node.tx("alice", 9);
+    big.actions[0].data = Bytes(vec![7; 100_000]);
+    node.refuse(packed(&node.sign(big, "alice")), 413, "too_large");
+    // Scopes.
+    let mut t = node.tx("alice", 1);
+    t.write_scopes = vec![n("bob"), n("alice")];
+    node.refuse(full(&node.sign(t, "alice")), 400, "bad_scopes");
+    let mut t = node.tx("alice", 1);
+    t.write_scopes = vec![n("bob")];
+    node.refuse(full(&node.sign(t, "alice")), 400, "bad_scopes");
+    let mut t = node.tx("alice", 1);
+    t.read_scopes = vec![n("alice")];
+    node.refuse(full(&node.sign(t, "alice")), 400, "bad_scopes");
+    // Expiration.
+    let mut t = node.tx("alice", 1);
+    t.expiration = TimePointSec(TimePointSec::now().0 - 1);
+    node.refuse(full(&node.sign(t, "alice")), 400, "expired");
+    let mut t = node.tx("alice", 1);
+    t.expiration = TimePointSec(TimePointSec::now().0 + 3700);
+    node.refuse(full(&node.sign(t, "alice")), 400, "expiration_too_far");
+    // TaPoS.
+    let mut t = node.tx("alice", 1);
+    t.ref_block_num = 4242;
+    node.refuse(full(&node.sign(t, "alice")), 400, "unknown_ref_block");
+    let mut t = node.tx("alice", 1);
+    t.ref_block_prefix ^= 1;
+    node.refuse(full(&node.sign(t, "alice")), 400, "bad_ref_block_prefix");
+    // Signatures and authority.
+    node.refuse(full(&node.sign(node.tx("alice", 1), "bob")), 401, "bad_signature");
+    node.refuse(full(&SignedTransaction { transaction: node.tx("alice", 1), signatures: vec![] }), 401, "missing_authority");
+    let mut t = node.tx("alice", 1);
+    t.actions[0].authorization[0].actor = n("nobody");
+    t.write_scopes = vec![n("alice"), n("nobody")];
+    node.refuse(full(&node.sign(t, "alice")), 400, "unknown_authority");
+    let other_chain = SignedTransaction::sign(node.tx("alice", 1), &[&dev::dev_key("alice")], &ChainId(dawn::chain::Checksum256::hash(b"other")));
+    node.refuse(full(&other_chain), 401, "bad_signature");
+    let mut t = node.tx("alice", 1);
+    t.actions[0].authorization[0].permission = n("owner");
+    let st = SignedTransaction::sign(t, &[&PrivateKey::from_seed(b"stranger")], &node.chain());
+    node.refuse(full(&st), 401, "bad_signature");
+    // Duplicates.
+    let ok = node.sign(node.tx("dave", 5), "dave");
+    assert_eq!(node.post("/v1/chain/push_transaction", full(&ok)).0, 200);
+    node.refuse(full(&ok), 409, "duplicate");
+    // Lookups.
+    let (s, v) = node.post("/v1/chain/get_block", json!({"block_num_or_id": 999_999}));
+    assert_eq!((s, v["name"].as_str().unwrap()), (404, "not_found"));
+    let (s, v) = node.post("/v1/chain/get_account", json!({"account_name": "nobody"}));
+    assert_eq!((s, v["name"].as_str().unwrap()), (404, "unknown_account"));
+    let (s, v) = node.post("/v1/chain/get_account", json!({"account_name": "Bad Name"}));
+    assert_eq!((s, v["name"].as_str().unwrap()), (400, "malformed"));
+    let (s, v) = node.post("/v1/history/get_transaction", json!({"id": "00".repeat(32)}));
+    assert_eq!((s, v["name"].as_str().unwrap()), (404, "not_found"));
+    let (s, v) = node.post("/v1/chain/nothing_here", json!({}));
+    assert_eq!((s, v["name"].as_str().unwrap()), (404, "no_endpoint"));
+}
+
+#[test]
+fn batches_report_each_transaction_and_keep_order() {
+    let node = TestNode::start();
+    let good: Vec<SignedTransaction> = (0..20u8).map(|i| node.sign(node.tx(dev::DEV_ACCOUNTS[i as usize % 4], i), dev::DEV_ACCOUNTS[i as usize % 4])).collect();
+    let mut items: Vec<Value> = good.iter().map(packed).collect();
+    items.insert(5, full(&node.sign(node.tx("alice", 99), "bob")));
+    let (s, v) = node.post("/v1/chain/push_transactions", Value::Array(items));
+    assert_eq!(s, 200);
+    let results = v.as_array().unwrap();
+    assert_eq!(results.len(), 21);
+    assert_eq!(results[5]["name"], "bad_signature");
+    let mut positions = Vec::new();
+    for (i, r) in results.iter().enumerate().filter(|(i, _)| *i != 5) {
+        assert_eq!(r["status"], "accepted", "item {i}: {r}");
+        positions.push((r["block_num"].as_u64().unwrap(), r["block_index"].as_u64().unwrap()));
+    }
+    // Acknowledged order is chain order.
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+}

@@ -1,0 +1,139 @@
+//! A node killed with SIGKILL while clients push loses no acknowledged transaction: after
+//! restart every acknowledged id is in the block and position it was acknowledged with,
+//! so acknowledged order is chain order.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dawn::chain::{codec, n, Action, BlockId, Bytes, ChainId, PermissionLevel, SignedBlock, SignedTransaction, TimePointSec, Transaction, TxId};
+use dawn::log::crash::SplitMix;
+use dawn::log::{Config, Log, Offset};
+use dawn::node::{client, dev};
+use serde_json::{json, Value};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start(dir: &std::path::Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_dawn"))
+        .args(["dev", "--data-dir"])
+        .arg(dir)
+        .args(["--http", &format!("127.0.0.1:{port}"), "--block-interval-ms", "15"])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_ready(rt: &tokio::runtime::Runtime, url: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok((200, v)) = rt.block_on(client::post_json(&format!("{url}/v1/chain/get_info"), &json!({}))) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "node did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn transfer(info: &Value, who: &str, nonce: u64) -> SignedTransaction {
+    let chain = ChainId(info["chain_id"].as_str().unwrap().parse().unwrap());
+    let head = BlockId(info["head_block_id"].as_str().unwrap().parse().unwrap());
+    let tx = Transaction {
+        expiration: TimePointSec(TimePointSec::now().0 + 300),
+        ref_block_num: (head.num().0 & 0xffff) as u16,
+        ref_block_prefix: head.ref_block_prefix(),
+        max_cpu_us: 0,
+        max_net_bytes: 0,
+        delay_sec: 0,
+        read_scopes: vec![],
+        write_scopes: vec![n(who)],
+        actions: vec![Action {
+            account: n("eosio.token"),
+            name: n("transfer"),
+            authorization: vec![PermissionLevel { actor: n(who), permission: n("active") }],
+            data: Bytes(nonce.to_le_bytes().to_vec()),
+        }],
+    };
+    SignedTransaction::sign(tx, &[&dev::dev_key(who)], &chain)
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_transaction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed: u64 = std::env::var("DAWN_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(11);
+    let mut rng = SplitMix(seed);
+    let acked: Arc<Mutex<Vec<(TxId, u64, u64)>>> = Arc::default();
+    let nonce = Arc::new(AtomicU64::new(0));
+    for round in 0..4 {
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut child = start(tmp.path(), port);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let info = wait_ready(&rt, &url);
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..3)
+            .map(|c| {
+                let (url, info, acked, stop, nonce) = (url.clone(), info.clone(), acked.clone(), stop.clone(), nonce.clone());
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    while !stop.load(Ordering::SeqCst) {
+                        let who = dev::DEV_ACCOUNTS[c];
+                        let st = transfer(&info, who, nonce.fetch_add(1, Ordering::SeqCst));
+                        let body = json!({"signatures": st.signatures, "packed_trx": hex::encode(codec::encode(&st.transaction))});
+                        match rt.block_on(client::post_json(&format!("{url}/v1/chain/push_transaction"), &body)) {
+                            Ok((200, v)) => {
+                                assert_eq!(v["transaction_id"], json!(st.id()));
+                                acked.lock().unwrap().push((st.id(), v["block_num"].as_u64().unwrap(), v["block_index"].as_u64().unwrap()));
+                            }
+                            Ok(_) | Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200 + rng.below(600)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        stop.store(true, Ordering::SeqCst);
+        for c in clients {
+            c.join().unwrap();
+        }
+        // Read the chain log as a restarted node would.
+        let log = Log::open_path(&tmp.path().join("chain"), Config::default()).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let mut placed: HashMap<TxId, (u64, u64)> = HashMap::new();
+        let end = log.durable_end().0;
+        for off in 0..end {
+            let b: SignedBlock = codec::decode(&log.get(Offset(off)).unwrap().data, 64 << 20).unwrap();
+            assert_eq!(u64::from(b.header.block_num().0), off + 1);
+            for (i, t) in b.transactions.iter().enumerate() {
+                assert!(placed.insert(t.id(), (off + 1, i as u64)).is_none(), "a transaction is in two places");
+            }
+        }
+        drop(log);
+        let acked = acked.lock().unwrap();
+        for (id, block, index) in acked.iter() {
+            assert_eq!(placed.get(id), Some(&(*block, *index)), "round {round} (seed {seed}): acknowledged {id} lost or moved");
+        }
+        assert!(!acked.is_empty() || round > 0, "no transaction was acknowledged");
+    }
+    let total = acked.lock().unwrap().len();
+    assert!(total >= 20, "only {total} transactions were acknowledged: the test proved little");
+    // The node restarts on the same chain and takes new transactions.
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut child = start(tmp.path(), port);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let info = wait_ready(&rt, &url);
+    assert!(info["head_block_num"].as_u64().unwrap() > 0);
+    let st = transfer(&info, "dave", u64::MAX);
+    let (s, v) = rt.block_on(client::post_json(&format!("{url}/v1/chain/push_transaction"), &serde_json::to_value(&st).unwrap())).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(s, 200, "{v}");
+}
