@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use dawn::chain::{
-    codec, n, Action, BlockId, Bytes, ChainId, PermissionLevel, PrivateKey, SignedTransaction, TimePointSec, Transaction,
+    codec, n, Action, BlockId, Bytes, ChainId, PermissionLevel, PrivateKey, SignedTransaction, TimePointSec,
+    Transaction,
 };
 use dawn::ingest::{Intake, IntakeConfig};
 use dawn::log::SyncPolicy;
@@ -32,7 +33,8 @@ impl TestNode {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(SocketAddr, Intake)>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let rt =
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(dawn::node::run(
                 config,
                 dev::dev_genesis(),
@@ -45,7 +47,14 @@ impl TestNode {
         });
         let (addr, intake) = ready_rx.recv_timeout(Duration::from_secs(30)).expect("node started");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        Self { url: format!("http://{addr}"), intake, rt, stop: Some(stop_tx), _dir: dir, thread: Some(thread) }
+        Self {
+            url: format!("http://{addr}"),
+            intake,
+            rt,
+            stop: Some(stop_tx),
+            _dir: dir,
+            thread: Some(thread),
+        }
     }
 
     fn post(&self, path: &str, body: Value) -> (u16, Value) {
@@ -130,7 +139,10 @@ fn accepted_in_every_form_and_acknowledged_durable() {
     // Durable before the reply: the block is in the chain log.
     let (s, b) = node.post("/v1/chain/get_block", json!({"block_num_or_id": block}));
     assert_eq!(s, 200);
-    assert_eq!(b["transactions"][v["block_index"].as_u64().unwrap() as usize]["signatures"], json!(a.signatures));
+    assert_eq!(
+        b["transactions"][v["block_index"].as_u64().unwrap() as usize]["signatures"],
+        json!(a.signatures)
+    );
     let b2 = node.sign(node.tx("bob", 2), "bob");
     assert_eq!(node.post("/v1/chain/push_transaction", full(&b2)).0, 200);
     let c = node.sign(node.tx("carol", 3), "carol");
@@ -189,12 +201,20 @@ fn every_rejection_is_specific_and_changes_nothing() {
     node.refuse(full(&node.sign(t, "alice")), 400, "bad_ref_block_prefix");
     // Signatures and authority.
     node.refuse(full(&node.sign(node.tx("alice", 1), "bob")), 401, "bad_signature");
-    node.refuse(full(&SignedTransaction { transaction: node.tx("alice", 1), signatures: vec![] }), 401, "missing_authority");
+    node.refuse(
+        full(&SignedTransaction { transaction: node.tx("alice", 1), signatures: vec![] }),
+        401,
+        "missing_authority",
+    );
     let mut t = node.tx("alice", 1);
     t.actions[0].authorization[0].actor = n("nobody");
     t.write_scopes = vec![n("alice"), n("nobody")];
     node.refuse(full(&node.sign(t, "alice")), 400, "unknown_authority");
-    let other_chain = SignedTransaction::sign(node.tx("alice", 1), &[&dev::dev_key("alice")], &ChainId(dawn::chain::Checksum256::hash(b"other")));
+    let other_chain = SignedTransaction::sign(
+        node.tx("alice", 1),
+        &[&dev::dev_key("alice")],
+        &ChainId(dawn::chain::Checksum256::hash(b"other")),
+    );
     node.refuse(full(&other_chain), 401, "bad_signature");
     let mut t = node.tx("alice", 1);
     t.actions[0].authorization[0].permission = n("owner");
@@ -220,7 +240,9 @@ fn every_rejection_is_specific_and_changes_nothing() {
 #[test]
 fn batches_report_each_transaction_and_keep_order() {
     let node = TestNode::start();
-    let good: Vec<SignedTransaction> = (0..20u8).map(|i| node.sign(node.tx(dev::DEV_ACCOUNTS[i as usize % 4], i), dev::DEV_ACCOUNTS[i as usize % 4])).collect();
+    let good: Vec<SignedTransaction> = (0..20u8)
+        .map(|i| node.sign(node.tx(dev::DEV_ACCOUNTS[i as usize % 4], i), dev::DEV_ACCOUNTS[i as usize % 4]))
+        .collect();
     let mut items: Vec<Value> = good.iter().map(packed).collect();
     items.insert(5, full(&node.sign(node.tx("alice", 99), "bob")));
     let (s, v) = node.post("/v1/chain/push_transactions", Value::Array(items));

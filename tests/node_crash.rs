@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dawn::chain::{codec, n, Action, BlockId, Bytes, ChainId, PermissionLevel, SignedBlock, SignedTransaction, TimePointSec, Transaction, TxId};
+use dawn::chain::{
+    codec, n, Action, BlockId, Bytes, ChainId, PermissionLevel, SignedBlock, SignedTransaction, TimePointSec,
+    Transaction, TxId,
+};
 use dawn::log::crash::SplitMix;
 use dawn::log::{Config, Log, Offset};
 use dawn::node::{client, dev};
@@ -33,7 +36,8 @@ fn start(dir: &std::path::Path, port: u16) -> Child {
 fn wait_ready(rt: &tokio::runtime::Runtime, url: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok((200, v)) = rt.block_on(client::post_json(&format!("{url}/v1/chain/get_info"), &json!({}))) {
+        if let Ok((200, v)) = rt.block_on(client::post_json(&format!("{url}/v1/chain/get_info"), &json!({})))
+        {
             return v;
         }
         assert!(Instant::now() < deadline, "node did not start");
@@ -105,20 +109,28 @@ fn sigkill_loses_no_acknowledged_transaction() {
             c.join().unwrap();
         }
         // Read the chain log as a restarted node would.
-        let log = Log::open_path(&tmp.path().join("chain"), Config::default()).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let log = Log::open_path(&tmp.path().join("chain"), Config::default())
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
         let mut placed: HashMap<TxId, (u64, u64)> = HashMap::new();
         let end = log.durable_end().0;
         for off in 0..end {
             let b: SignedBlock = codec::decode(&log.get(Offset(off)).unwrap().data, 64 << 20).unwrap();
             assert_eq!(u64::from(b.header.block_num().0), off + 1);
             for (i, t) in b.transactions.iter().enumerate() {
-                assert!(placed.insert(t.id(), (off + 1, i as u64)).is_none(), "a transaction is in two places");
+                assert!(
+                    placed.insert(t.id(), (off + 1, i as u64)).is_none(),
+                    "a transaction is in two places"
+                );
             }
         }
         drop(log);
         let acked = acked.lock().unwrap();
         for (id, block, index) in acked.iter() {
-            assert_eq!(placed.get(id), Some(&(*block, *index)), "round {round} (seed {seed}): acknowledged {id} lost or moved");
+            assert_eq!(
+                placed.get(id),
+                Some(&(*block, *index)),
+                "round {round} (seed {seed}): acknowledged {id} lost or moved"
+            );
         }
         assert!(!acked.is_empty() || round > 0, "no transaction was acknowledged");
     }
@@ -132,7 +144,12 @@ fn sigkill_loses_no_acknowledged_transaction() {
     let info = wait_ready(&rt, &url);
     assert!(info["head_block_num"].as_u64().unwrap() > 0);
     let st = transfer(&info, "dave", u64::MAX);
-    let (s, v) = rt.block_on(client::post_json(&format!("{url}/v1/chain/push_transaction"), &serde_json::to_value(&st).unwrap())).unwrap();
+    let (s, v) = rt
+        .block_on(client::post_json(
+            &format!("{url}/v1/chain/push_transaction"),
+            &serde_json::to_value(&st).unwrap(),
+        ))
+        .unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(s, 200, "{v}");

@@ -93,23 +93,37 @@ pub struct SignedBlock {
 }
 
 impl SignedBlock {
-    /// Builds and signs a block over `transactions`.
+    /// Builds and signs a block over `transactions`. The transaction merkle root is over
+    /// [`SignedTransaction::leaf`], which covers the signatures too, so nobody can swap or
+    /// strip a signature without breaking the producer's signature.
     pub fn seal(
-        mut header: BlockHeader,
+        header: BlockHeader,
         transactions: Vec<SignedTransaction>,
         key: &PrivateKey,
         chain: &ChainId,
     ) -> Self {
-        let ids: Vec<Checksum256> = transactions.iter().map(|t| t.id().0).collect();
-        header.transaction_mroot = merkle::root(&ids);
+        let leaves: Vec<Checksum256> = transactions.iter().map(SignedTransaction::leaf).collect();
+        Self::seal_with_leaves(header, transactions, &leaves, key, chain)
+    }
+
+    /// As [`SignedBlock::seal`], with the leaves already computed (in order).
+    pub fn seal_with_leaves(
+        mut header: BlockHeader,
+        transactions: Vec<SignedTransaction>,
+        leaves: &[Checksum256],
+        key: &PrivateKey,
+        chain: &ChainId,
+    ) -> Self {
+        debug_assert_eq!(leaves.len(), transactions.len());
+        header.transaction_mroot = merkle::root(leaves);
         let producer_signature = key.sign(&header.signing_digest(chain));
         Self { header, producer_signature, transactions }
     }
 
     /// Checks the producer signature and the transaction merkle root.
     pub fn verify(&self, producer_key: &PublicKey, chain: &ChainId) -> bool {
-        let ids: Vec<Checksum256> = self.transactions.iter().map(|t| t.id().0).collect();
-        merkle::root(&ids) == self.header.transaction_mroot
+        let leaves: Vec<Checksum256> = self.transactions.iter().map(SignedTransaction::leaf).collect();
+        merkle::root(&leaves) == self.header.transaction_mroot
             && producer_key.verify(&self.header.signing_digest(chain), &self.producer_signature)
     }
 }

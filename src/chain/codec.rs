@@ -21,9 +21,19 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     options().serialize(value).expect("chain types always encode")
 }
 
-/// Decodes exactly one `T` from all of `bytes`, allocating at most `limit` bytes (a length
-/// prefix cannot make the decoder reserve more), rejecting trailing bytes.
+/// The encoded length of `value`, without encoding it.
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    options().serialized_size(value).expect("chain types always encode") as usize
+}
+
+/// Decodes exactly one `T` from all of `bytes` (at most `limit` of them), rejecting
+/// trailing bytes. bincode 1.3.3 does not apply its own limit when reading from a slice
+/// (its issue #299), so the length is checked here; a length prefix still cannot make it
+/// reserve much, since serde caps preallocation and every element must be present.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: u64) -> Result<T, CodecError> {
+    if bytes.len() as u64 > limit {
+        return Err(CodecError(format!("{} bytes; the limit is {limit}", bytes.len())));
+    }
     options()
         .with_limit(limit)
         .reject_trailing_bytes()

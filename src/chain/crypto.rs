@@ -114,17 +114,27 @@ pub enum KeyError {
     BadHex(String),
 }
 
-fn checksum(data: &[u8]) -> [u8; 4] {
+fn checksum(data: &[u8], suffix: &[u8]) -> [u8; 4] {
     let mut h = Ripemd160::new();
     h.update(data);
-    h.update(b"ED");
+    h.update(suffix);
     let d = h.finalize();
     [d[0], d[1], d[2], d[3]]
 }
 
+/// Checksum suffix of a text prefix: `ED` as EOS.IO names the curve, and `EDPVT` for private
+/// keys so that a private key relabelled `PUB_ED_` (same length) fails its checksum.
+fn suffix(prefix: &str) -> &'static [u8] {
+    if prefix == "PVT_ED_" {
+        b"EDPVT"
+    } else {
+        b"ED"
+    }
+}
+
 fn to_text(prefix: &str, data: &[u8]) -> String {
     let mut v = data.to_vec();
-    v.extend_from_slice(&checksum(data));
+    v.extend_from_slice(&checksum(data, suffix(prefix)));
     format!("{prefix}{}", bs58::encode(v).into_string())
 }
 
@@ -136,7 +146,7 @@ fn from_text<const N: usize>(prefix: &'static str, what: &'static str, s: &str) 
         return Err(KeyError::BadLength { what, want: N + 4, got: v.len() });
     }
     let (data, sum) = v.split_at(N);
-    if checksum(data) != sum {
+    if checksum(data, suffix(prefix)) != sum {
         return Err(KeyError::BadChecksum(s.to_string()));
     }
     Ok(data.try_into().expect("length checked"))
@@ -213,7 +223,12 @@ impl PublicKey {
     pub fn from_bytes(b: &[u8]) -> Result<Self, KeyError> {
         let arr: [u8; 32] =
             b.try_into().map_err(|_| KeyError::BadLength { what: "public key", want: 32, got: b.len() })?;
-        ed25519_dalek::VerifyingKey::from_bytes(&arr).map(Self).map_err(|_| KeyError::InvalidKey)
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(|_| KeyError::InvalidKey)?;
+        // Small-order keys would let batch and single verification disagree; refuse them.
+        if key.is_weak() {
+            return Err(KeyError::InvalidKey);
+        }
+        Ok(Self(key))
     }
     /// `PUB_ED_…`
     pub fn to_text(&self) -> String {

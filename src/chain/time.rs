@@ -89,7 +89,12 @@ macro_rules! time_serde {
         impl Serialize for $t {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 if s.is_human_readable() {
-                    s.collect_str(self)
+                    // Display fails past year 9999; report it rather than panic in serde_json.
+                    let mut text = String::new();
+                    std::fmt::Write::write_fmt(&mut text, format_args!("{self}")).map_err(|_| {
+                        serde::ser::Error::custom(format!("time {} has no text form", self.0))
+                    })?;
+                    s.serialize_str(&text)
                 } else {
                     self.0.serialize(s)
                 }

@@ -90,6 +90,12 @@ impl Transaction {
         Checksum256::hash_parts(&[&chain.0 .0, &self.encode()])
     }
 
+    /// The id and the signing digest from one encoding.
+    pub fn id_and_digest(&self, chain: &ChainId) -> (TxId, Checksum256) {
+        let enc = self.encode();
+        (TxId(Checksum256::hash(&enc)), Checksum256::hash_parts(&[&chain.0 .0, &enc]))
+    }
+
     /// Checks the scope declaration as Dawn requires: each list sorted and unique, the
     /// lists disjoint, every authorizing actor a write scope.
     pub fn check_scopes(&self) -> Result<(), ScopeError> {
@@ -134,5 +140,10 @@ impl SignedTransaction {
     /// Its id (of the transaction, signatures excluded).
     pub fn id(&self) -> TxId {
         self.transaction.id()
+    }
+
+    /// Its merkle leaf in a block: SHA-256 of the whole encoding, signatures included.
+    pub fn leaf(&self) -> Checksum256 {
+        Checksum256::hash(&codec::encode(self))
     }
 }

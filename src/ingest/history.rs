@@ -137,12 +137,17 @@ impl History {
 
     /// Takes a sealed (durable) block into account. Blocks must come in order.
     pub fn apply_block(&mut self, block: &SignedBlock) {
+        let ids: Vec<TxId> = block.transactions.iter().map(|t| t.id()).collect();
+        self.apply_block_with_ids(block, &ids);
+    }
+
+    /// As [`History::apply_block`], with the transaction ids already computed.
+    pub fn apply_block_with_ids(&mut self, block: &SignedBlock, ids: &[TxId]) {
         let id = block.header.id();
         let num = id.num();
         assert_eq!(block.header.previous, self.head_id(), "blocks are applied in chain order");
         self.recent.insert((num.0 & 0xffff) as u16, id);
-        for (i, t) in block.transactions.iter().enumerate() {
-            let tid = t.id();
+        for (i, (t, &tid)) in block.transactions.iter().zip(ids).enumerate() {
             self.placed.insert(tid, Placement { block: num, index: i as u32 });
             if !self.seen.contains_key(&tid) {
                 self.seen.insert(tid, t.transaction.expiration);

@@ -5,7 +5,7 @@
 //! log; acknowledgements go out in block order, so acknowledged order is chain order.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{oneshot, Notify};
@@ -65,6 +65,7 @@ pub struct Ack {
 struct Pending {
     tx: SignedTransaction,
     id: TxId,
+    leaf: Checksum256,
     bytes: usize,
     ack: oneshot::Sender<Result<Ack, IngestError>>,
 }
@@ -84,7 +85,7 @@ struct Inner {
     key: PrivateKey,
     log: Log,
     state: Arc<dyn StateView>,
-    history: Mutex<History>,
+    history: RwLock<History>,
     queue: Mutex<VecDeque<Pending>>,
     stopped: Mutex<Option<String>>,
     stop: Notify,
@@ -161,7 +162,7 @@ impl Intake {
                 key,
                 log,
                 state,
-                history: Mutex::new(history),
+                history: RwLock::new(history),
                 queue: Mutex::new(VecDeque::new()),
                 stopped: Mutex::new(None),
                 stop: Notify::new(),
@@ -211,46 +212,53 @@ impl Intake {
         inner: &Inner,
         txs: Vec<SignedTransaction>,
     ) -> Vec<Result<oneshot::Receiver<Result<Ack, IngestError>>, IngestError>> {
+        use rayon::prelude::*;
         let cfg = &inner.config;
         let now = TimePointSec::now();
-        let mut results: Vec<Option<Result<_, IngestError>>> = (0..txs.len()).map(|_| None).collect();
-        let mut prepared = Vec::new();
-        let mut slots = Vec::new();
-        {
-            let history = inner.history.lock().expect("history lock");
-            for (i, tx) in txs.into_iter().enumerate() {
-                let r = (|| {
-                    let bytes = codec::encode(&tx).len();
-                    if bytes > cfg.transaction_bytes_max {
+        // Stateless checks and lookups, in parallel, under the read lock. Each transaction
+        // is encoded once: its size, its block leaf, its id and digest come from that.
+        let checked: Vec<Result<(verify::Prepared, usize, Checksum256), IngestError>> = {
+            let history = inner.history.read().expect("history lock");
+            txs.into_par_iter()
+                .map(|tx| {
+                    let enc = codec::encode(&tx);
+                    if enc.len() > cfg.transaction_bytes_max {
                         return Err(IngestError::TooLarge {
                             what: "transaction",
-                            len: bytes,
+                            len: enc.len(),
                             max: cfg.transaction_bytes_max,
                         });
                     }
                     tx.transaction.check_scopes()?;
                     History::check_expiration(&tx.transaction, now, cfg.expiration_window_sec)?;
                     history.check_tapos(&tx.transaction)?;
-                    let id = tx.id();
+                    let (id, digest) = tx.transaction.id_and_digest(&inner.chain);
                     if history.is_pending(&id) || history.placement(&id).is_some() {
                         return Err(IngestError::Duplicate(id));
                     }
-                    verify::prepare(tx, &inner.chain, &*inner.state)
-                })();
-                match r {
-                    Ok(p) => {
-                        prepared.push(p);
-                        slots.push(i);
-                    }
-                    Err(e) => results[i] = Some(Err(e)),
+                    let leaf = Checksum256::hash(&enc);
+                    Ok((verify::prepare_with(tx, id, digest, &*inner.state)?, enc.len(), leaf))
+                })
+                .collect()
+        };
+        let mut results: Vec<Option<Result<_, IngestError>>> = Vec::with_capacity(checked.len());
+        let mut prepared = Vec::new();
+        let mut extra = Vec::new();
+        for (i, c) in checked.into_iter().enumerate() {
+            match c {
+                Ok((p, bytes, leaf)) => {
+                    prepared.push(p);
+                    extra.push((i, bytes, leaf));
+                    results.push(None);
                 }
+                Err(e) => results.push(Some(Err(e))),
             }
         }
         let verdicts = verify::verify_all(&prepared, &*inner.state);
         let stopped = inner.stopped.lock().expect("stop lock").clone();
-        let mut history = inner.history.lock().expect("history lock");
+        let mut history = inner.history.write().expect("history lock");
         let mut queue = inner.queue.lock().expect("queue lock");
-        for ((p, v), i) in prepared.into_iter().zip(verdicts).zip(slots) {
+        for ((p, v), (i, bytes, leaf)) in prepared.into_iter().zip(verdicts).zip(extra) {
             let r = v.and_then(|()| {
                 if stopped.is_some() {
                     return Err(IngestError::ShuttingDown);
@@ -260,8 +268,7 @@ impl Intake {
                 }
                 history.reserve(p.id, p.tx.transaction.expiration)?;
                 let (tx, rx) = oneshot::channel();
-                let bytes = codec::encode(&p.tx).len();
-                queue.push_back(Pending { tx: p.tx, id: p.id, bytes, ack: tx });
+                queue.push_back(Pending { tx: p.tx, id: p.id, leaf, bytes, ack: tx });
                 Ok(rx)
             });
             results[i] = Some(r);
@@ -271,7 +278,7 @@ impl Intake {
 
     /// Current chain facts.
     pub fn info(&self) -> Info {
-        let h = self.inner.history.lock().expect("history lock");
+        let h = self.inner.history.read().expect("history lock");
         Info {
             chain_id: self.inner.chain.0,
             head_block_num: h.head_num(),
@@ -299,7 +306,7 @@ impl Intake {
 
     /// Where a transaction is: in a block, waiting, or unknown.
     pub fn status(&self, id: &TxId) -> Option<(Option<Placement>, bool)> {
-        let h = self.inner.history.lock().expect("history lock");
+        let h = self.inner.history.read().expect("history lock");
         match h.placement(id) {
             Some(p) => Some((Some(p), p.block <= h.head_num())),
             None if h.is_pending(id) => Some((None, false)),
@@ -358,7 +365,7 @@ impl Intake {
     async fn seal(&self, selected: Vec<Pending>) -> Result<(), IngestError> {
         let inner = &self.inner;
         let (previous, head_time) = {
-            let h = inner.history.lock().expect("history lock");
+            let h = inner.history.read().expect("history lock");
             (h.head_id(), h.head.map_or(0, |x| x.time.0))
         };
         let header = BlockHeader {
@@ -372,8 +379,17 @@ impl Intake {
             executed_results_root: Checksum256::default(),
             schedule_version: 0,
         };
-        let (txs, acks): (Vec<_>, Vec<_>) = selected.into_iter().map(|p| (p.tx, (p.id, p.ack))).unzip();
-        let block = SignedBlock::seal(header, txs, &inner.key, &inner.chain);
+        let mut txs = Vec::with_capacity(selected.len());
+        let mut ids = Vec::with_capacity(selected.len());
+        let mut leaves = Vec::with_capacity(selected.len());
+        let mut acks = Vec::with_capacity(selected.len());
+        for p in selected {
+            txs.push(p.tx);
+            ids.push(p.id);
+            leaves.push(p.leaf);
+            acks.push(p.ack);
+        }
+        let block = SignedBlock::seal_with_leaves(header, txs, &leaves, &inner.key, &inner.chain);
         let num = block.header.block_num();
         let bytes = codec::encode(&block);
         let log = inner.log.clone();
@@ -390,12 +406,12 @@ impl Intake {
         }
         inner.log.wait_durable(appended.last()).await.map_err(|e| IngestError::Internal(e.to_string()))?;
         {
-            let mut h = inner.history.lock().expect("history lock");
-            h.apply_block(&block);
+            let mut h = inner.history.write().expect("history lock");
+            h.apply_block_with_ids(&block, &ids);
             h.prune(TimePointSec::now());
         }
         tracing::debug!(target: "dawn::ingest", block = num.0, transactions = acks.len(), "sealed block");
-        for (index, (id, ack)) in acks.into_iter().enumerate() {
+        for (index, (id, ack)) in ids.into_iter().zip(acks).enumerate() {
             let _ = ack.send(Ok(Ack { id, block_num: num, index: index as u32 }));
         }
         Ok(())

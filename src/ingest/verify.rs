@@ -56,6 +56,17 @@ pub fn prepare(
     chain: &ChainId,
     state: &dyn StateView,
 ) -> Result<Prepared, IngestError> {
+    let (id, digest) = tx.transaction.id_and_digest(chain);
+    prepare_with(tx, id, digest, state)
+}
+
+/// As [`prepare`], with the id and signing digest already computed.
+pub fn prepare_with(
+    tx: SignedTransaction,
+    id: TxId,
+    digest: Checksum256,
+    state: &dyn StateView,
+) -> Result<Prepared, IngestError> {
     let mut authorities: Vec<(PermissionLevel, Authority)> = Vec::new();
     let mut candidates = Vec::new();
     for a in &tx.transaction.actions {
@@ -68,7 +79,7 @@ pub fn prepare(
             authorities.push((*level, auth));
         }
     }
-    Ok(Prepared { id: tx.id(), digest: tx.transaction.signing_digest(chain), tx, candidates, authorities })
+    Ok(Prepared { id, digest, tx, candidates, authorities })
 }
 
 fn slow_path(p: &Prepared, state: &dyn StateView) -> Result<(), IngestError> {

@@ -137,6 +137,40 @@ pub enum NodeCommand {
     /// Genesis files.
     #[command(subcommand)]
     Genesis(GenesisCommand),
+    /// Benchmarks of whole stages, each beside a baseline measured in the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `dawn bench` targets.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Pre-signed transfers through the real intake (in process and over loopback HTTP),
+    /// acknowledged durable, beside plain batched ed25519 verification on the same cores.
+    Ingest {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Transactions per phase.
+        #[arg(long, default_value_t = 100_000)]
+        transactions: usize,
+        /// Sending accounts.
+        #[arg(long, default_value_t = 1000)]
+        accounts: usize,
+        /// Transactions per push.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Concurrent pushers (enough batches in flight to keep every core busy while
+        /// earlier batches wait for their block).
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Chain log sync policy.
+        #[arg(long, default_value = "always")]
+        sync: SyncPolicy,
+        /// Directory for the temporary data directory (the disk to measure).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 /// `dawn keys` commands.
@@ -204,6 +238,45 @@ pub fn run(cmd: NodeCommand) -> anyhow::Result<()> {
         }
         NodeCommand::Push(args) => runtime()?.block_on(push(args)),
         NodeCommand::Get(cmd) => runtime()?.block_on(get(cmd)),
+        NodeCommand::Bench(BenchCommand::Ingest {
+            json,
+            transactions,
+            accounts,
+            batch,
+            clients,
+            sync,
+            dir,
+        }) => {
+            let plan = super::bench::IngestPlan { transactions, accounts, batch, clients };
+            let r = super::bench::run(&dir, plan, sync, json)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "{:<24} {:>12}  {}",
+                    "ingest in-process tx/s",
+                    format!("{:.0}", r.ingest_tps_inproc),
+                    format!("{:.2}x verify baseline", r.inproc_vs_verify)
+                );
+                println!(
+                    "{:<24} {:>12}  {}",
+                    "ingest HTTP tx/s",
+                    format!("{:.0}", r.ingest_tps_http),
+                    format!("{:.2}x verify baseline", r.http_vs_verify)
+                );
+                println!(
+                    "{:<24} {:>12}  {}",
+                    "verify batch sig/s",
+                    format!("{:.0}", r.verify_batch_per_s),
+                    format!("baseline, {} cores", r.cores)
+                );
+                println!(
+                    "{} transactions of {} bytes per phase, {} accounts, batches of {}, {} pushers, sync {}",
+                    r.transactions, r.transaction_bytes, r.accounts, r.batch, r.clients, r.sync
+                );
+            }
+            Ok(())
+        }
         NodeCommand::Genesis(GenesisCommand::Dev) => {
             println!("{}", serde_json::to_string_pretty(&dev::dev_genesis())?);
             Ok(())

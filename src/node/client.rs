@@ -28,7 +28,8 @@ pub async fn post_raw(url: &str, content_type: &str, body: Vec<u8>) -> anyhow::R
     let resp = sender.send_request(req).await?;
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await?.to_bytes();
-    let v = serde_json::from_slice(&bytes).with_context(|| format!("reply is not JSON: {}", String::from_utf8_lossy(&bytes)))?;
+    let v = serde_json::from_slice(&bytes)
+        .with_context(|| format!("reply is not JSON: {}", String::from_utf8_lossy(&bytes)))?;
     Ok((status, v))
 }
 

@@ -10,6 +10,7 @@
 //! (the chain log cannot be written) the node stops with an error: a critical task never
 //! dies quietly. Ctrl-C stops taking transactions, seals what is queued, syncs and exits.
 
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod dev;

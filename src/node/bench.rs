@@ -1,0 +1,317 @@
+//! `dawn bench ingest`: pre-signed transactions through the real intake, in process and
+//! over loopback HTTP, beside the machine's plain batched ed25519 verification rate
+//! measured in the same run on the same cores.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::chain::{
+    codec, n, verify_batch, Action, Bytes, ChainId, GenesisAccount, GenesisBalance, Name, PermissionLevel,
+    PrivateKey, SignedTransaction, TimePointSec, Transaction,
+};
+use crate::ingest::{BlockLimits, Intake, IntakeConfig};
+use crate::log::SyncPolicy;
+
+use super::{client, dev, NodeConfig};
+
+/// Block interval of the bench node: short, so the figure is intake's capacity rather
+/// than transactions-in-flight over the interval.
+pub const BENCH_BLOCK_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Sizes of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestPlan {
+    /// Transactions per phase (in-process, HTTP).
+    pub transactions: usize,
+    /// Sending accounts.
+    pub accounts: usize,
+    /// Transactions per push.
+    pub batch: usize,
+    /// Concurrent pushers.
+    pub clients: usize,
+}
+
+/// The figures printed by `dawn bench ingest --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestReport {
+    /// Transactions per second acknowledged durable, pushed in process.
+    pub ingest_tps_inproc: f64,
+    /// Same, pushed over loopback HTTP (binary push_transactions).
+    pub ingest_tps_http: f64,
+    /// Plain batched ed25519 verifications per second on the same cores (the baseline).
+    pub verify_batch_per_s: f64,
+    /// `ingest_tps_inproc / verify_batch_per_s`.
+    pub inproc_vs_verify: f64,
+    /// `ingest_tps_http / verify_batch_per_s`.
+    pub http_vs_verify: f64,
+    /// Transactions per phase.
+    pub transactions: usize,
+    /// Sending accounts.
+    pub accounts: usize,
+    /// Transactions per push.
+    pub batch: usize,
+    /// Concurrent pushers.
+    pub clients: usize,
+    /// Encoded transaction size in bytes.
+    pub transaction_bytes: usize,
+    /// Cores used.
+    pub cores: usize,
+    /// Chain log durability.
+    pub sync: String,
+    /// Block interval of the bench node, in milliseconds.
+    pub block_interval_ms: u64,
+}
+
+fn account_name(i: usize) -> Name {
+    // "bench" + 7 letters: unique for any i below 26^7.
+    let mut s = String::from("bench");
+    let mut x = i;
+    for _ in 0..7 {
+        s.push((b'a' + (x % 26) as u8) as char);
+        x /= 26;
+    }
+    n(&s)
+}
+
+fn key(i: usize) -> PrivateKey {
+    PrivateKey::from_seed(format!("dawn bench account {i}").as_bytes())
+}
+
+fn bar(len: u64, msg: &'static str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>18} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg);
+    pb
+}
+
+/// Signs `count` transfers starting at nonce `from` (spread over the accounts).
+fn presign(
+    plan: &IngestPlan,
+    keys: &[PrivateKey],
+    chain: &ChainId,
+    ref_block_prefix: u32,
+    count: usize,
+    pb: &ProgressBar,
+) -> Vec<SignedTransaction> {
+    let expiration = TimePointSec(TimePointSec::now().0 + 3000);
+    (0..count)
+        .into_par_iter()
+        .map(|i| {
+            let a = i % plan.accounts;
+            let to = account_name((i + 1) % plan.accounts);
+            let from_name = account_name(a);
+            let mut writes = vec![from_name, to];
+            writes.sort();
+            let tx = Transaction {
+                expiration,
+                ref_block_num: 0,
+                ref_block_prefix,
+                max_cpu_us: 0,
+                max_net_bytes: 0,
+                delay_sec: 0,
+                read_scopes: vec![],
+                write_scopes: writes,
+                actions: vec![Action {
+                    account: n("eosio.token"),
+                    name: n("transfer"),
+                    authorization: vec![PermissionLevel { actor: from_name, permission: n("active") }],
+                    // to, quantity (amount, symbol), memo: the shape of a token transfer.
+                    data: Bytes(codec::encode(&(
+                        from_name,
+                        to,
+                        (1i64 + i as i64, 1398362884u64),
+                        format!("bench {i}"),
+                    ))),
+                }],
+            };
+            pb.inc(1);
+            SignedTransaction::sign(tx, &[&keys[a]], chain)
+        })
+        .collect()
+}
+
+/// Runs the bench in a temporary data directory under `dir`.
+pub fn run(
+    dir: &std::path::Path,
+    plan: IngestPlan,
+    sync: SyncPolicy,
+    quiet: bool,
+) -> anyhow::Result<IngestReport> {
+    if plan.accounts < 2 || plan.batch == 0 || plan.clients == 0 || plan.transactions == 0 {
+        bail!("need at least 2 accounts and 1 transaction, batch and client");
+    }
+    let keys: Vec<PrivateKey> = (0..plan.accounts).into_par_iter().map(key).collect();
+    let mut genesis = dev::dev_genesis();
+    for (i, k) in keys.iter().enumerate() {
+        genesis.accounts.push(GenesisAccount {
+            name: account_name(i),
+            owner_key: k.public(),
+            active_key: k.public(),
+        });
+        genesis.balances.push(GenesisBalance {
+            account: account_name(i),
+            balance: "1000.0000 SYS".parse().expect("valid"),
+        });
+    }
+    let chain = genesis.chain_id();
+    let pb = bar(2 * plan.transactions as u64, "pre-sign", quiet);
+    // TaPoS names the genesis pseudo-block 0, whose prefix comes from the chain id.
+    let tapos = crate::ingest::History::new(&chain).genesis;
+    let all = presign(&plan, &keys, &chain, tapos.ref_block_prefix(), 2 * plan.transactions, &pb);
+    pb.finish_and_clear();
+    let transaction_bytes = codec::encode(&all[0]).len();
+
+    // Baseline: plain batched verification of the same number of signatures.
+    let items: Vec<_> = all[..plan.transactions]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            (t.transaction.signing_digest(&chain), t.signatures[0], keys[i % plan.accounts].public())
+        })
+        .collect();
+    let start = Instant::now();
+    let ok = items.par_chunks(crate::ingest::verify::VERIFY_BATCH).all(verify_batch);
+    let verify_batch_per_s = items.len() as f64 / start.elapsed().as_secs_f64();
+    if !ok {
+        bail!("baseline verification failed");
+    }
+
+    let data = tempfile::Builder::new().prefix("dawn-ingest-bench-").tempdir_in(dir)?;
+    let config = NodeConfig {
+        data_dir: data.path().to_path_buf(),
+        http_addr: "127.0.0.1:0".parse().expect("addr"),
+        intake: IntakeConfig {
+            block_interval: BENCH_BLOCK_INTERVAL,
+            block: BlockLimits { transactions_max: 100_000, bytes_max: 6 << 20, ..BlockLimits::default() },
+            queue_max: 4 * plan.transactions + 1,
+            ..IntakeConfig::default()
+        },
+        sync,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(SocketAddr, Intake)>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let node = rt.spawn(super::run(
+        config,
+        genesis,
+        dev::dev_key("eosio"),
+        async {
+            let _ = stop_rx.await;
+        },
+        move |node| {
+            let _ = ready_tx.send((node.http_addr, node.intake.clone()));
+        },
+    ));
+    let (addr, intake) =
+        ready_rx.recv_timeout(Duration::from_secs(60)).context("bench node did not start")?;
+    let (inproc, http) = all.split_at(plan.transactions);
+
+    // In process.
+    let pb = Arc::new(bar(plan.transactions as u64, "ingest in-process", quiet));
+    // Requests are built before the clock starts: the bench measures intake, not cloning.
+    let mut per_client: Vec<Vec<Vec<SignedTransaction>>> = (0..plan.clients)
+        .map(|c| {
+            inproc
+                .chunks(plan.batch)
+                .skip(c)
+                .step_by(plan.clients)
+                .map(<[SignedTransaction]>::to_vec)
+                .collect()
+        })
+        .collect();
+    let start = Instant::now();
+    let accepted = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..plan.clients {
+            let chunks = per_client.pop().unwrap_or_default();
+            let (intake, pb) = (intake.clone(), pb.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut ok = 0usize;
+                for ch in chunks {
+                    let len = ch.len() as u64;
+                    ok += intake.push(ch).await.iter().filter(|r| r.is_ok()).count();
+                    pb.inc(len);
+                }
+                ok
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            ok += t.await.unwrap_or(0);
+        }
+        ok
+    });
+    let inproc_secs = start.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    if accepted != plan.transactions {
+        bail!("in-process phase: {accepted} of {} transactions accepted", plan.transactions);
+    }
+
+    // Over loopback HTTP: binary push_transactions.
+    let pb = Arc::new(bar(plan.transactions as u64, "ingest HTTP", quiet));
+    let url = format!("http://{addr}/v1/chain/push_transactions");
+    let batches: Vec<Vec<u8>> = http.chunks(plan.batch).map(|c| codec::encode(&c.to_vec())).collect();
+    let start = Instant::now();
+    let accepted = rt.block_on(async {
+        let batches = Arc::new(batches);
+        let mut tasks = Vec::new();
+        for c in 0..plan.clients {
+            let (batches, url, pb) = (batches.clone(), url.clone(), pb.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut ok = 0usize;
+                for b in batches.iter().skip(c).step_by(plan.clients) {
+                    let (status, v) = client::post_raw(&url, "application/octet-stream", b.clone()).await?;
+                    if status != 200 {
+                        anyhow::bail!("push_transactions failed ({status}): {v}");
+                    }
+                    let results = v.as_array().map(Vec::as_slice).unwrap_or_default();
+                    ok += results.iter().filter(|r| r["status"] == "accepted").count();
+                    pb.inc(results.len() as u64);
+                }
+                Ok(ok)
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            ok += t.await??;
+        }
+        anyhow::Ok(ok)
+    })?;
+    let http_secs = start.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    if accepted != plan.transactions {
+        bail!("HTTP phase: {accepted} of {} transactions accepted", plan.transactions);
+    }
+    let _ = stop_tx.send(());
+    rt.block_on(node)??;
+    let ingest_tps_inproc = plan.transactions as f64 / inproc_secs;
+    let ingest_tps_http = plan.transactions as f64 / http_secs;
+    Ok(IngestReport {
+        ingest_tps_inproc,
+        ingest_tps_http,
+        verify_batch_per_s,
+        inproc_vs_verify: ingest_tps_inproc / verify_batch_per_s,
+        http_vs_verify: ingest_tps_http / verify_batch_per_s,
+        transactions: plan.transactions,
+        accounts: plan.accounts,
+        batch: plan.batch,
+        clients: plan.clients,
+        transaction_bytes,
+        cores: rayon::current_num_threads(),
+        sync: sync.to_string(),
+        block_interval_ms: BENCH_BLOCK_INTERVAL.as_millis() as u64,
+    })
+}
