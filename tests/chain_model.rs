@@ -199,7 +199,7 @@ fn authorities_with_thresholds_and_accounts() {
         PrivateKey::from_seed(b"b").public(),
         PrivateKey::from_seed(b"c").public(),
     );
-    let mut keys = vec![a, b];
+    let mut keys = [a, b];
     keys.sort();
     let two_of_two = Authority {
         threshold: 2,
@@ -245,4 +245,18 @@ fn genesis_validates_and_has_a_stable_chain_id() {
     let mut bad = g.clone();
     bad.balances[0].balance = "10.00 SYS".parse::<Asset>().unwrap();
     assert!(bad.validate().is_err());
+}
+
+proptest! {
+    #[test]
+    fn digests_match_their_definitions(tx in tx_strategy(), n_sigs in 0usize..3) {
+        let keys: Vec<PrivateKey> = (0..n_sigs).map(|i| PrivateKey::from_seed(&[i as u8])).collect();
+        let refs: Vec<&PrivateKey> = keys.iter().collect();
+        let st = SignedTransaction::sign(tx, &refs, &chain());
+        let (len, id, digest, leaf) = st.digests(&chain());
+        prop_assert_eq!(len, codec::encode(&st).len());
+        prop_assert_eq!(id, st.id());
+        prop_assert_eq!(digest, st.transaction.signing_digest(&chain()));
+        prop_assert_eq!(leaf, st.leaf());
+    }
 }

@@ -142,6 +142,23 @@ impl SignedTransaction {
         self.transaction.id()
     }
 
+    /// Encodes once and derives everything intake needs: the encoded length, the id, the
+    /// signing digest and the block leaf. The transaction's own encoding is the prefix of
+    /// the signed one (fields in order; the signatures come last as a u64 count and 64 bytes
+    /// each), so it is hashed in place.
+    pub fn digests(&self, chain: &ChainId) -> (usize, TxId, Checksum256, Checksum256) {
+        let enc = codec::encode(self);
+        let tx_len = enc.len() - 8 - 64 * self.signatures.len();
+        let tx_bytes = &enc[..tx_len];
+        debug_assert_eq!(tx_bytes, &self.transaction.encode()[..]);
+        (
+            enc.len(),
+            TxId(Checksum256::hash(tx_bytes)),
+            Checksum256::hash_parts(&[&chain.0 .0, tx_bytes]),
+            Checksum256::hash(&enc),
+        )
+    }
+
     /// Its merkle leaf in a block: SHA-256 of the whole encoding, signatures included.
     pub fn leaf(&self) -> Checksum256 {
         Checksum256::hash(&codec::encode(self))

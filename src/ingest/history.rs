@@ -149,8 +149,8 @@ impl History {
         self.recent.insert((num.0 & 0xffff) as u16, id);
         for (i, (t, &tid)) in block.transactions.iter().zip(ids).enumerate() {
             self.placed.insert(tid, Placement { block: num, index: i as u32 });
-            if !self.seen.contains_key(&tid) {
-                self.seen.insert(tid, t.transaction.expiration);
+            if let std::collections::hash_map::Entry::Vacant(e) = self.seen.entry(tid) {
+                e.insert(t.transaction.expiration);
                 self.expiries.insert((t.transaction.expiration, tid));
             }
         }

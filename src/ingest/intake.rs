@@ -215,29 +215,36 @@ impl Intake {
         use rayon::prelude::*;
         let cfg = &inner.config;
         let now = TimePointSec::now();
-        // Stateless checks and lookups, in parallel, under the read lock. Each transaction
-        // is encoded once: its size, its block leaf, its id and digest come from that.
+        // Stateless checks, encoding and hashing, in parallel and without any lock. Each
+        // transaction is encoded once: its size, its block leaf, id and digest come from it.
+        let checked: Vec<Result<(verify::Prepared, usize, Checksum256), IngestError>> = txs
+            .into_par_iter()
+            .map(|tx| {
+                let (len, id, digest, leaf) = tx.digests(&inner.chain);
+                if len > cfg.transaction_bytes_max {
+                    return Err(IngestError::TooLarge {
+                        what: "transaction",
+                        len,
+                        max: cfg.transaction_bytes_max,
+                    });
+                }
+                tx.transaction.check_scopes()?;
+                History::check_expiration(&tx.transaction, now, cfg.expiration_window_sec)?;
+                Ok((verify::prepare_with(tx, id, digest, &*inner.state)?, len, leaf))
+            })
+            .collect();
+        // TaPoS and duplicates: quick lookups, one short read lock for the whole batch.
         let checked: Vec<Result<(verify::Prepared, usize, Checksum256), IngestError>> = {
             let history = inner.history.read().expect("history lock");
-            txs.into_par_iter()
-                .map(|tx| {
-                    let enc = codec::encode(&tx);
-                    if enc.len() > cfg.transaction_bytes_max {
-                        return Err(IngestError::TooLarge {
-                            what: "transaction",
-                            len: enc.len(),
-                            max: cfg.transaction_bytes_max,
-                        });
+            checked
+                .into_iter()
+                .map(|c| {
+                    let c = c?;
+                    history.check_tapos(&c.0.tx.transaction)?;
+                    if history.is_pending(&c.0.id) || history.placement(&c.0.id).is_some() {
+                        return Err(IngestError::Duplicate(c.0.id));
                     }
-                    tx.transaction.check_scopes()?;
-                    History::check_expiration(&tx.transaction, now, cfg.expiration_window_sec)?;
-                    history.check_tapos(&tx.transaction)?;
-                    let (id, digest) = tx.transaction.id_and_digest(&inner.chain);
-                    if history.is_pending(&id) || history.placement(&id).is_some() {
-                        return Err(IngestError::Duplicate(id));
-                    }
-                    let leaf = Checksum256::hash(&enc);
-                    Ok((verify::prepare_with(tx, id, digest, &*inner.state)?, enc.len(), leaf))
+                    Ok(c)
                 })
                 .collect()
         };

@@ -66,6 +66,22 @@ pub struct IngestReport {
     pub sync: String,
     /// Block interval of the bench node, in milliseconds.
     pub block_interval_ms: u64,
+    /// Share of all cores busy during the in-process phase (process CPU time over wall
+    /// time times cores): below 1 means cores sat idle.
+    pub inproc_cpu_busy: Option<f64>,
+    /// Same for the HTTP phase (client and node share the process).
+    pub http_cpu_busy: Option<f64>,
+}
+
+/// CPU seconds (user + system) this process has used, from /proc/self/stat (Linux);
+/// None elsewhere.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 fn account_name(i: usize) -> Name {
@@ -232,6 +248,7 @@ pub fn run(
                 .collect()
         })
         .collect();
+    let cpu0 = cpu_seconds();
     let start = Instant::now();
     let accepted = rt.block_on(async {
         let mut tasks = Vec::new();
@@ -255,6 +272,8 @@ pub fn run(
         ok
     });
     let inproc_secs = start.elapsed().as_secs_f64();
+    let cores = rayon::current_num_threads() as f64;
+    let inproc_cpu_busy = cpu0.zip(cpu_seconds()).map(|(a, b)| (b - a) / inproc_secs / cores);
     pb.finish_and_clear();
     if accepted != plan.transactions {
         bail!("in-process phase: {accepted} of {} transactions accepted", plan.transactions);
@@ -264,6 +283,7 @@ pub fn run(
     let pb = Arc::new(bar(plan.transactions as u64, "ingest HTTP", quiet));
     let url = format!("http://{addr}/v1/chain/push_transactions");
     let batches: Vec<Vec<u8>> = http.chunks(plan.batch).map(|c| codec::encode(&c.to_vec())).collect();
+    let cpu0 = cpu_seconds();
     let start = Instant::now();
     let accepted = rt.block_on(async {
         let batches = Arc::new(batches);
@@ -291,6 +311,7 @@ pub fn run(
         anyhow::Ok(ok)
     })?;
     let http_secs = start.elapsed().as_secs_f64();
+    let http_cpu_busy = cpu0.zip(cpu_seconds()).map(|(a, b)| (b - a) / http_secs / cores);
     pb.finish_and_clear();
     if accepted != plan.transactions {
         bail!("HTTP phase: {accepted} of {} transactions accepted", plan.transactions);
@@ -313,5 +334,7 @@ pub fn run(
         cores: rayon::current_num_threads(),
         sync: sync.to_string(),
         block_interval_ms: BENCH_BLOCK_INTERVAL.as_millis() as u64,
+        inproc_cpu_busy,
+        http_cpu_busy,
     })
 }

@@ -252,24 +252,19 @@ pub fn run(cmd: NodeCommand) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
-                println!(
-                    "{:<24} {:>12}  {}",
+                let row =
+                    |label: &str, value: f64, note: String| println!("{label:<24} {value:>12.0}  {note}");
+                row(
                     "ingest in-process tx/s",
-                    format!("{:.0}", r.ingest_tps_inproc),
-                    format!("{:.2}x verify baseline", r.inproc_vs_verify)
+                    r.ingest_tps_inproc,
+                    format!("{:.2}x verify baseline", r.inproc_vs_verify),
                 );
-                println!(
-                    "{:<24} {:>12}  {}",
+                row(
                     "ingest HTTP tx/s",
-                    format!("{:.0}", r.ingest_tps_http),
-                    format!("{:.2}x verify baseline", r.http_vs_verify)
+                    r.ingest_tps_http,
+                    format!("{:.2}x verify baseline", r.http_vs_verify),
                 );
-                println!(
-                    "{:<24} {:>12}  {}",
-                    "verify batch sig/s",
-                    format!("{:.0}", r.verify_batch_per_s),
-                    format!("baseline, {} cores", r.cores)
-                );
+                row("verify batch sig/s", r.verify_batch_per_s, format!("baseline, {} cores", r.cores));
                 println!(
                     "{} transactions of {} bytes per phase, {} accounts, batches of {}, {} pushers, sync {}",
                     r.transactions, r.transaction_bytes, r.accounts, r.batch, r.clients, r.sync
