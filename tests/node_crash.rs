@@ -154,3 +154,52 @@ fn sigkill_loses_no_acknowledged_transaction() {
     child.wait().unwrap();
     assert_eq!(s, 200, "{v}");
 }
+
+/// Ctrl-C (SIGINT) stops the node cleanly, after sealing what it acknowledged; starting it
+/// again resumes the same chain.
+#[test]
+fn sigint_stops_cleanly_and_restart_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut child = start(tmp.path(), port);
+    let info = wait_ready(&rt, &url);
+    let st = transfer(&info, "alice", 1);
+    let (s, v) = rt
+        .block_on(client::post_json(
+            &format!("{url}/v1/chain/push_transaction"),
+            &serde_json::to_value(&st).unwrap(),
+        ))
+        .unwrap();
+    assert_eq!(s, 200, "{v}");
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(code) = child.try_wait().unwrap() {
+            break code;
+        }
+        assert!(Instant::now() < deadline, "node did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(code.success(), "node exited with {code}");
+    // The log was closed cleanly: nothing to cut on reopen.
+    let log = Log::open_path(&tmp.path().join("chain"), Config::default()).unwrap();
+    assert!(log.recovery_report().truncated.is_empty());
+    let head = log.durable_end().0;
+    drop(log);
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut child = start(tmp.path(), port);
+    let info2 = wait_ready(&rt, &url);
+    assert_eq!(info2["chain_id"], info["chain_id"]);
+    assert_eq!(info2["head_block_num"].as_u64().unwrap(), head);
+    let (s, tx) = rt
+        .block_on(client::post_json(&format!("{url}/v1/history/get_transaction"), &json!({"id": st.id()})))
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(s, 200, "{tx}");
+    assert_eq!(tx["block_num"], v["block_num"]);
+}
