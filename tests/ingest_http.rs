@@ -3,10 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use dawn::chain::{
-    codec, n, Action, BlockId, Bytes, ChainId, PermissionLevel, PrivateKey, SignedTransaction, TimePointSec,
-    Transaction,
-};
+mod common;
+
+use dawn::chain::{codec, n, Bytes, ChainId, PrivateKey, SignedTransaction, TimePointSec, Transaction};
 use dawn::ingest::{Intake, IntakeConfig};
 use dawn::log::SyncPolicy;
 use dawn::node::{client, dev, NodeConfig};
@@ -71,24 +70,7 @@ impl TestNode {
 
     /// A transfer-like transaction from `from`, valid against the current head.
     fn tx(&self, from: &str, nonce: u8) -> Transaction {
-        let info = self.intake.info();
-        let head: BlockId = info.head_block_id;
-        Transaction {
-            expiration: TimePointSec(TimePointSec::now().0 + 60),
-            ref_block_num: (head.num().0 & 0xffff) as u16,
-            ref_block_prefix: head.ref_block_prefix(),
-            max_cpu_us: 0,
-            max_net_bytes: 0,
-            delay_sec: 0,
-            read_scopes: vec![],
-            write_scopes: vec![n(from)],
-            actions: vec![Action {
-                account: n("eosio.token"),
-                name: n("transfer"),
-                authorization: vec![PermissionLevel { actor: n(from), permission: n("active") }],
-                data: Bytes(vec![nonce]),
-            }],
-        }
+        common::unsigned_transfer(self.intake.info().head_block_id, from, u64::from(nonce))
     }
 
     fn sign(&self, tx: Transaction, who: &str) -> SignedTransaction {

@@ -8,10 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dawn::chain::{
-    codec, n, Action, BlockId, Bytes, ChainId, PermissionLevel, SignedBlock, SignedTransaction, TimePointSec,
-    Transaction, TxId,
-};
+mod common;
+
+use dawn::chain::{codec, BlockId, ChainId, SignedBlock, SignedTransaction, TxId};
 use dawn::log::crash::SplitMix;
 use dawn::log::{Config, Log, Offset};
 use dawn::node::{client, dev};
@@ -48,23 +47,7 @@ fn wait_ready(rt: &tokio::runtime::Runtime, url: &str) -> Value {
 fn transfer(info: &Value, who: &str, nonce: u64) -> SignedTransaction {
     let chain = ChainId(info["chain_id"].as_str().unwrap().parse().unwrap());
     let head = BlockId(info["head_block_id"].as_str().unwrap().parse().unwrap());
-    let tx = Transaction {
-        expiration: TimePointSec(TimePointSec::now().0 + 300),
-        ref_block_num: (head.num().0 & 0xffff) as u16,
-        ref_block_prefix: head.ref_block_prefix(),
-        max_cpu_us: 0,
-        max_net_bytes: 0,
-        delay_sec: 0,
-        read_scopes: vec![],
-        write_scopes: vec![n(who)],
-        actions: vec![Action {
-            account: n("eosio.token"),
-            name: n("transfer"),
-            authorization: vec![PermissionLevel { actor: n(who), permission: n("active") }],
-            data: Bytes(nonce.to_le_bytes().to_vec()),
-        }],
-    };
-    SignedTransaction::sign(tx, &[&dev::dev_key(who)], &chain)
+    common::transfer(&chain, head, who, nonce)
 }
 
 #[test]

@@ -78,7 +78,8 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn bar(len: u64, msg: &'static str, quiet: bool) -> ProgressBar {
+/// A progress bar for long work on stderr (hidden when `quiet`, e.g. with `--json`).
+pub fn bar(len: u64, msg: &'static str, quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }

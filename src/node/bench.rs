@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -16,6 +16,7 @@ use crate::chain::{
     PrivateKey, SignedTransaction, TimePointSec, Transaction,
 };
 use crate::ingest::{BlockLimits, Intake, IntakeConfig};
+use crate::log::bench::bar;
 use crate::log::SyncPolicy;
 
 use super::{client, dev, NodeConfig};
@@ -97,20 +98,6 @@ fn account_name(i: usize) -> Name {
 
 fn key(i: usize) -> PrivateKey {
     PrivateKey::from_seed(format!("dawn bench account {i}").as_bytes())
-}
-
-fn bar(len: u64, msg: &'static str, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template("{msg:>18} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-            .expect("template")
-            .progress_chars("=> "),
-    );
-    pb.set_message(msg);
-    pb
 }
 
 /// Signs `count` transfers starting at nonce `from` (spread over the accounts).
