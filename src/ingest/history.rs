@@ -1,5 +1,5 @@
 //! What intake remembers of recent history: the head, recent block ids for TaPoS, the ids
-//! seen within the expiration window (dedup), and where each transaction landed. Rebuilt
+//! seen within the expiration window (dedup), and where each of those transactions landed. Rebuilt
 //! from the chain log at start; updated as blocks are sealed. Pure: time is passed in.
 
 use std::collections::{BTreeSet, HashMap};
@@ -125,6 +125,10 @@ impl History {
     }
 
     /// Forgets ids whose expiration has passed: they can no longer be accepted anyway.
+    ///
+    /// Placements go with them, so intake's memory is bounded by the transactions of the
+    /// last expiration window (an hour at most), not by the length of the chain; older
+    /// transactions are found through their block.
     pub fn prune(&mut self, now: TimePointSec) {
         while let Some(&(exp, id)) = self.expiries.first() {
             if exp > now {
@@ -132,7 +136,13 @@ impl History {
             }
             self.expiries.pop_first();
             self.seen.remove(&id);
+            self.placed.remove(&id);
         }
+    }
+
+    /// Transactions remembered (for dedup and status), for memory accounting.
+    pub fn remembered(&self) -> usize {
+        self.seen.len()
     }
 
     /// Takes a sealed (durable) block into account. Blocks must come in order.
@@ -165,5 +175,60 @@ impl History {
     /// Is `id` waiting for a block (accepted by intake, not yet sealed)?
     pub fn is_pending(&self, id: &TxId) -> bool {
         self.seen.contains_key(id) && !self.placed.contains_key(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{n, Checksum256, PrivateKey};
+
+    #[test]
+    fn memory_is_bounded_by_the_expiration_window() {
+        let chain = ChainId(Checksum256::hash(b"c"));
+        let mut h = History::new(&chain);
+        let key = PrivateKey::from_seed(b"p");
+        let mut previous = h.head_id();
+        for b in 0..50u32 {
+            let txs: Vec<_> = (0..10u32)
+                .map(|i| crate::chain::SignedTransaction {
+                    transaction: crate::chain::Transaction {
+                        expiration: TimePointSec(1000 + b),
+                        ref_block_num: 0,
+                        ref_block_prefix: 0,
+                        max_cpu_us: 0,
+                        max_net_bytes: 0,
+                        delay_sec: 0,
+                        read_scopes: vec![],
+                        write_scopes: vec![],
+                        actions: vec![crate::chain::Action {
+                            account: n("a"),
+                            name: n("b"),
+                            authorization: vec![],
+                            data: crate::chain::Bytes((b * 100 + i).to_le_bytes().to_vec()),
+                        }],
+                    },
+                    signatures: vec![],
+                })
+                .collect();
+            let header = crate::chain::BlockHeader {
+                previous,
+                timestamp: TimePoint(u64::from(b)),
+                producer: n("eosio"),
+                transaction_mroot: Checksum256::default(),
+                executed_block_num: BlockNum(0),
+                executed_state_root: Checksum256::default(),
+                executed_results_root: Checksum256::default(),
+                schedule_version: 0,
+            };
+            let block = SignedBlock::seal(header, txs, &key, &chain);
+            previous = block.header.id();
+            h.apply_block(&block);
+            h.prune(TimePointSec(1000 + b.saturating_sub(5)));
+        }
+        // Only the last few seconds' transactions are remembered.
+        assert!(h.remembered() <= 60, "{} remembered", h.remembered());
+        assert_eq!(h.placed.len(), h.remembered());
+        assert_eq!(h.head_num().0, 50);
     }
 }

@@ -219,7 +219,9 @@ async fn route(
                     .map_err(|e: chain::KeyError| IngestError::Malformed(e.to_string()))?,
             );
             match intake.status(&id) {
-                None => Err(IngestError::NotFound(format!("transaction {id}"))),
+                None => Err(IngestError::NotFound(format!(
+                    "transaction {id} (unknown, or past its expiration window: look it up through its block)"
+                ))),
                 Some((None, _)) => Ok(json!({"id": id, "status": "pending", "executed": false})),
                 Some((Some(p), irreversible)) => {
                     let block = intake.block(p.block)?;
