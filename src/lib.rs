@@ -3,6 +3,7 @@
 //! module is one stage and opens with its own design notes.
 
 pub mod chain;
+pub mod exec;
 pub mod ingest;
 pub mod log;
 pub mod node;

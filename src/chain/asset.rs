@@ -108,6 +108,30 @@ impl Serialize for Asset {
     }
 }
 
+/// Binary: the raw u64. JSON: EOS.IO's `"4,SYS"` (precision, code).
+impl Serialize for Symbol {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_str(&format_args!("{},{}", self.precision(), self.code()))
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Symbol {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let t = String::deserialize(d)?;
+            let (p, c) = t.split_once(',').ok_or_else(|| serde::de::Error::custom(AssetError(t.clone())))?;
+            let p: u8 = p.parse().map_err(|_| serde::de::Error::custom(AssetError(t.clone())))?;
+            Symbol::new(p, c).map_err(serde::de::Error::custom)
+        } else {
+            u64::deserialize(d).map(Symbol)
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Asset {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         if d.is_human_readable() {

@@ -38,6 +38,6 @@ pub use crypto::{verify_batch, Checksum256, KeyError, PrivateKey, PublicKey, Sig
 pub use genesis::{Genesis, GenesisAccount, GenesisBalance, GenesisError, ProducerKey, SYSTEM_ACCOUNT};
 pub use name::{n, Name, NameError};
 pub use receipt::{TransactionReceipt, TransactionStatus};
-pub use state::StateView;
+pub use state::{ExecutedRoots, StateView};
 pub use time::{TimeError, TimePoint, TimePointSec};
 pub use transaction::{ChainId, ScopeError, SignedTransaction, Transaction, TxId};

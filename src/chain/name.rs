@@ -52,6 +52,33 @@ impl Name {
         Self(v)
     }
 
+    /// A name from a literal at compile time, as EOS.IO's `string_to_name` (`a-z`, `1-5`,
+    /// `.`; up to 12 characters plus a 13th of `.`, `1-5`, `a-j`). An invalid literal fails
+    /// the build when used in a constant.
+    pub const fn constant(s: &str) -> Self {
+        let b = s.as_bytes();
+        assert!(b.len() <= 13, "a name has at most 13 characters");
+        let mut v: u64 = 0;
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            let sym: u64 = match c {
+                b'.' => 0,
+                b'1'..=b'5' => (c - b'1') as u64 + 1,
+                b'a'..=b'z' => (c - b'a') as u64 + 6,
+                _ => panic!("a name holds only a-z, 1-5 and ."),
+            };
+            if i < 12 {
+                v |= (sym & 0x1f) << (64 - 5 * (i + 1));
+            } else {
+                assert!(sym <= 0x0f, "the 13th character of a name is one of . 1-5 a-j");
+                v |= sym;
+            }
+            i += 1;
+        }
+        Self(v)
+    }
+
     /// The canonical text form (trailing dots trimmed).
     pub fn to_text(self) -> String {
         let mut s = [b'.'; 13];
@@ -138,6 +165,8 @@ mod tests {
     fn published_values() {
         assert_eq!(n("eosio").0, 6138663577826885632);
         assert_eq!(n("eosio.token").0, 6138663591592764928);
+        assert_eq!(Name::constant("eosio.token"), n("eosio.token"));
+        assert_eq!(Name::constant("zzzzzzzzzzzzj"), n("zzzzzzzzzzzzj"));
         assert_eq!(n("active").0, 3617214756542218240);
         assert_eq!(n("owner").0, 12044502819693133824);
         assert_eq!(n("transfer").0, 14829575313431724032);

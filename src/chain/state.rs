@@ -1,8 +1,20 @@
 //! The read-only view of the newest executed state that ingest consults (keys for
-//! authorization, account existence). Defined here so no stage imports another: exec
-//! implements it and src/node wires it in; exec re-checks everything itself.
+//! authorization, account existence, receipts, scope inference). Defined here so no stage
+//! imports another: exec implements it and src/node wires it in; exec re-checks everything
+//! itself.
 
-use super::{Authority, Name, PermissionLevel};
+use super::{Authority, BlockNum, Checksum256, Name, PermissionLevel, Transaction, TransactionReceipt};
+
+/// The newest executed block and its roots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecutedRoots {
+    /// The block.
+    pub num: BlockNum,
+    /// State root after it.
+    pub state_root: Checksum256,
+    /// Its results merkle root.
+    pub results_root: Checksum256,
+}
 
 /// Read access to executed state, as of the newest executed block.
 pub trait StateView: Send + Sync {
@@ -10,4 +22,20 @@ pub trait StateView: Send + Sync {
     fn account_exists(&self, account: Name) -> bool;
     /// The authority of `level`, if the account and permission exist.
     fn permission(&self, level: &PermissionLevel) -> Option<Authority>;
+    /// The newest executed block; `None` when nothing executes (or nothing has yet).
+    fn executed(&self) -> Option<ExecutedRoots> {
+        None
+    }
+    /// The receipt of the transaction at `index` of block `num` and its error, once that
+    /// block is executed.
+    fn receipt(&self, num: BlockNum, index: u32) -> Option<(TransactionReceipt, Option<String>)> {
+        let _ = (num, index);
+        None
+    }
+    /// Runs `tx` speculatively against the newest state and returns the minimal scope
+    /// declaration `(read, write)`; `None` when this view cannot execute.
+    fn compute_scopes(&self, tx: &Transaction) -> Option<Result<(Vec<Name>, Vec<Name>), String>> {
+        let _ = tx;
+        None
+    }
 }

@@ -1,0 +1,514 @@
+//! The block executor: a plain state machine from (state, block) to (state, results). No
+//! logs, no clock; the stage driver ([`super::stage`]) feeds it blocks.
+//!
+//! A block runs as: the deferred requests due at its timestamp (taken out of state first),
+//! then its transactions in block order. All of them are grouped into waves by declared
+//! scopes ([`super::scheduler`]); each wave runs on the thread pool against the state as
+//! the previous wave left it, and commits in block order. Row hashes for the state root
+//! are folded in once per block, in parallel.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use rayon::prelude::*;
+
+use crate::chain::{
+    codec, Action, Authority, BlockNum, Checksum256, Genesis, Name, PermissionLevel, SignedBlock,
+    SignedTransaction, TransactionReceipt, TransactionStatus, TxId,
+};
+
+use super::apply::run_actions;
+use super::context::{BlockFacts, DeferredOp, ScopeMode, TxCtx, FUEL_PER_US};
+use super::deferred::{self, DeferredIndex};
+use super::error::{ActionError, ExecError};
+use super::native::token::{self, Balance, CurrencyStats};
+use super::results::{ActionTrace, BlockResults, Origin, TxResult};
+use super::scheduler::{self, Scoped};
+use super::store::{RowChange, RowKey, Store};
+use super::system_rows::{
+    AccountMeta, DeferredEntry, DeferredRequest, PermissionRow, ProducerSchedule, ACTIVE, EOSIO, EOSIO_TOKEN,
+    OWNER, T_ACCOUNT, T_CODE, T_PERMISSION, T_SCHEDULE,
+};
+use super::wasm::WasmRuntime;
+use super::{ContractCode, Contracts, ExecConfig};
+
+/// One unit the scheduler orders: a transaction of the block or a deferred delivery.
+struct Item {
+    origin: Origin,
+    id: TxId,
+    reads: Vec<Name>,
+    writes: Vec<Name>,
+    actions: Vec<Action>,
+    fuel: u64,
+    net_bytes: u32,
+    kind: ItemKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ItemKind {
+    /// Run now.
+    Run,
+    /// A block transaction with `delay_sec`: store it, run it later.
+    Delay { delay_sec: u32, request: DeferredRequest },
+    /// A deferred delivery: on failure, notify the sender with `onerror`.
+    Deferred { sender: Name, sender_id: u64, expired: bool, scope_error: Option<String> },
+    /// A transaction whose declaration is malformed: fails at once.
+    Refuse(String),
+}
+
+impl Scoped for Item {
+    fn reads(&self) -> &[Name] {
+        &self.reads
+    }
+    fn writes(&self) -> &[Name] {
+        &self.writes
+    }
+}
+
+/// What running an item produced, before commit.
+struct Outcome {
+    status: TransactionStatus,
+    error: Option<String>,
+    writes: Vec<(RowKey, Option<Bytes>)>,
+    deferred_ops: Vec<DeferredOp>,
+    traces: Vec<ActionTrace>,
+    fuel_used: u64,
+}
+
+/// The executor's head: the newest executed block and its roots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecutedHead {
+    /// The block.
+    pub num: BlockNum,
+    /// State root after it.
+    pub state_root: Checksum256,
+    /// Its results root.
+    pub results_root: Checksum256,
+}
+
+/// The executor.
+pub struct Executor {
+    config: ExecConfig,
+    pool: rayon::ThreadPool,
+    store: Arc<RwLock<Store>>,
+    contracts: Contracts,
+    deferred: DeferredIndex,
+    head: Option<ExecutedHead>,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor").field("head", &self.head).field("threads", &self.config.threads).finish()
+    }
+}
+
+fn put<T: serde::Serialize>(rows: &mut Vec<(RowKey, Option<Bytes>)>, code: Name, scope: Name, table: Name, id: u64, v: &T) {
+    rows.push((RowKey { code, scope, table, id }, Some(Bytes::from(codec::encode(v)))));
+}
+
+/// The rows of the state a genesis starts: the system and token accounts, the genesis
+/// accounts with their keys, the core token's supply and balances, the producer schedule.
+pub fn genesis_rows(genesis: &Genesis) -> Result<Vec<(RowKey, Option<Bytes>)>, ExecError> {
+    genesis.validate().map_err(|e| ExecError::Genesis(e.to_string()))?;
+    let mut rows = Vec::new();
+    let account = |rows: &mut Vec<_>, name: Name, owner: Authority, active: Authority, privileged: bool| {
+        let meta = AccountMeta { creation: genesis.initial_timestamp, code_hash: Checksum256::default(), privileged };
+        put(rows, EOSIO, name, T_ACCOUNT, 0, &meta);
+        put(rows, EOSIO, name, T_PERMISSION, OWNER.0, &PermissionRow { parent: Name(0), auth: owner });
+        put(rows, EOSIO, name, T_PERMISSION, ACTIVE.0, &PermissionRow { parent: OWNER, auth: active });
+    };
+    let sys = Authority::single_key(genesis.initial_key);
+    account(&mut rows, EOSIO, sys.clone(), sys.clone(), true);
+    if genesis.accounts.iter().all(|a| a.name != EOSIO_TOKEN) {
+        account(&mut rows, EOSIO_TOKEN, sys.clone(), sys, false);
+    }
+    for a in &genesis.accounts {
+        account(&mut rows, a.name, Authority::single_key(a.owner_key), Authority::single_key(a.active_key), false);
+    }
+    let sym = genesis.core_symbol();
+    let code = token::code_of(sym);
+    let supply: i64 = genesis.balances.iter().map(|b| b.balance.amount).sum();
+    let stats = CurrencyStats {
+        supply: crate::chain::Asset { amount: supply, symbol: sym },
+        max_supply: genesis.core_token_max_supply,
+        issuer: EOSIO,
+    };
+    put(&mut rows, EOSIO_TOKEN, Name(code), token::T_STAT, code, &stats);
+    for b in &genesis.balances {
+        put(&mut rows, EOSIO_TOKEN, b.account, token::T_ACCOUNTS, code, &Balance { balance: b.balance });
+    }
+    let schedule = ProducerSchedule { version: 0, producers: genesis.producers.clone() };
+    put(&mut rows, EOSIO, EOSIO, T_SCHEDULE, 0, &schedule);
+    Ok(rows)
+}
+
+impl Executor {
+    /// An executor at the genesis state.
+    pub fn from_genesis(genesis: &Genesis, config: ExecConfig) -> Result<Self, ExecError> {
+        let mut store = Store::new();
+        store.commit(genesis_rows(genesis)?);
+        Self::from_store(store, None, config)
+    }
+
+    /// An executor over a loaded state whose newest executed block is `head`.
+    pub fn from_store(store: Store, head: Option<ExecutedHead>, config: ExecConfig) -> Result<Self, ExecError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.threads.max(1))
+            .thread_name(|i| format!("dawn-exec-{i}"))
+            .build()
+            .map_err(|e| ExecError::Engine(e.to_string()))?;
+        let wasm = match &config.wasm {
+            Some(w) => w.clone(),
+            None => Arc::new(WasmRuntime::new().map_err(ExecError::Engine)?),
+        };
+        let mut contracts = Contracts { code: HashMap::new(), accounts_before: HashMap::new(), wasm };
+        contracts.rebuild(&store)?;
+        let deferred = DeferredIndex::load(&store);
+        Ok(Self { config, pool, store: Arc::new(RwLock::new(store)), contracts, deferred, head })
+    }
+
+    /// The shared state (readers take the read lock; the executor writes between waves).
+    pub fn store(&self) -> Arc<RwLock<Store>> {
+        self.store.clone()
+    }
+
+    /// The newest executed block.
+    pub fn head(&self) -> Option<ExecutedHead> {
+        self.head
+    }
+
+    /// The current state root.
+    pub fn state_root(&self) -> Checksum256 {
+        self.store.read().expect("state lock").root()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ExecConfig {
+        &self.config
+    }
+
+    /// Deferred requests waiting.
+    pub fn deferred_pending(&self) -> usize {
+        self.deferred.len()
+    }
+
+    fn fuel_for(&self, max_cpu_us: u32) -> u64 {
+        let us = if max_cpu_us == 0 { self.config.default_max_cpu_us } else { max_cpu_us };
+        u64::from(us.min(self.config.max_cpu_us_cap)) * FUEL_PER_US
+    }
+
+    /// Runs `tx` against the newest state without keeping anything, recording every scope
+    /// it reads and writes: the minimal declaration (read scopes, write scopes), each sorted.
+    /// The authorizing actors are always write scopes, as Dawn requires.
+    pub fn compute_scopes(&self, tx: &crate::chain::Transaction, now: crate::chain::TimePoint) -> Result<(Vec<Name>, Vec<Name>), ActionError> {
+        let store = self.store.read().expect("state lock");
+        let facts = BlockFacts { num: BlockNum(self.head.map_or(0, |h| h.num.0) + 1), time: now };
+        let mode = ScopeMode::Record { read: Default::default(), write: Default::default() };
+        let mut ctx = TxCtx::new(&store, &self.contracts, facts, &[], &[], mode, self.fuel_for(tx.max_cpu_us));
+        for a in &tx.actions {
+            for l in &a.authorization {
+                ctx.check_scope(l.actor, true)?;
+            }
+        }
+        run_actions(&mut ctx, &tx.actions, true)?;
+        match ctx.mode {
+            ScopeMode::Record { read, write } => Ok((read.into_iter().collect(), write.into_iter().collect())),
+            ScopeMode::Enforce => unreachable!("recording mode was set above"),
+        }
+    }
+
+    fn items(&mut self, block: &SignedBlock, facts: BlockFacts, setup: &mut Vec<(RowKey, Option<Bytes>)>) -> Vec<Item> {
+        let mut items = Vec::new();
+        let now = facts.time.0;
+        for (sender, sender_id) in self.deferred.due(now, self.config.deferred_per_block_max) {
+            let key = deferred::row_key(sender, sender_id);
+            let entry: Option<DeferredEntry> = self
+                .store
+                .read()
+                .expect("state lock")
+                .get(&key)
+                .and_then(|b| codec::decode(b, 1 << 20).ok());
+            self.deferred.remove(sender, sender_id);
+            setup.push((key, None));
+            let Some(e) = entry else { continue };
+            let expired = now > e.expires_ms;
+            let id = TxId(Checksum256::hash(&codec::encode(&e)));
+            items.push(Item {
+                origin: Origin::Deferred { sender, sender_id },
+                id,
+                reads: e.request.read_scopes.clone(),
+                writes: e.request.write_scopes.clone(),
+                actions: e.request.actions.clone(),
+                fuel: self.fuel_for(0),
+                net_bytes: 0,
+                kind: ItemKind::Deferred { sender, sender_id, expired, scope_error: None },
+            });
+        }
+        for (i, st) in block.transactions.iter().enumerate() {
+            items.push(self.block_item(i as u32, st));
+        }
+        items
+    }
+
+    fn block_item(&self, index: u32, st: &SignedTransaction) -> Item {
+        let t = &st.transaction;
+        let net_bytes = codec::encoded_len(st) as u32;
+        let mut item = Item {
+            origin: Origin::Block(index),
+            id: t.id(),
+            reads: t.read_scopes.clone(),
+            writes: t.write_scopes.clone(),
+            actions: t.actions.clone(),
+            fuel: self.fuel_for(t.max_cpu_us),
+            net_bytes,
+            kind: ItemKind::Run,
+        };
+        if let Err(e) = t.check_scopes() {
+            // Exec re-checks what intake checked. A malformed declaration cannot be
+            // scheduled by it: the transaction conflicts with nothing and fails.
+            item.reads.clear();
+            item.writes.clear();
+            item.kind = ItemKind::Refuse(e.to_string());
+        } else if t.delay_sec > 0 {
+            item.origin = Origin::Delayed(index);
+            item.kind = ItemKind::Delay {
+                delay_sec: t.delay_sec,
+                request: DeferredRequest {
+                    read_scopes: t.read_scopes.clone(),
+                    write_scopes: t.write_scopes.clone(),
+                    actions: t.actions.clone(),
+                },
+            };
+            // Storing it touches only the system's deferred table, committed in order.
+            item.reads.clear();
+            item.writes.clear();
+        }
+        item
+    }
+
+    /// Executes `block` and returns its results. The state advances; the caller appends
+    /// the results to the results log.
+    pub fn execute_block(&mut self, block: &SignedBlock) -> BlockResults {
+        let facts = BlockFacts { num: block.header.block_num(), time: block.header.timestamp };
+        let mut setup = Vec::new();
+        let items = self.items(block, facts, &mut setup);
+        let mut changes: Vec<RowChange> = Vec::new();
+        {
+            let mut store = self.store.write().expect("state lock");
+            changes.extend(store.apply(setup));
+        }
+        self.contracts.accounts_before.clear();
+        let waves = scheduler::group(&scheduler::waves(&items));
+        let mut outcomes: Vec<Option<Outcome>> = (0..items.len()).map(|_| None).collect();
+        for wave in waves {
+            let results: Vec<(usize, Outcome)> = {
+                let store = self.store.read().expect("state lock");
+                let (store, contracts) = (&*store, &self.contracts);
+                let run = |i: &usize| (*i, run_item(store, contracts, facts, &items[*i]));
+                if wave.len() > 1 && self.config.threads > 1 {
+                    self.pool.install(|| wave.par_iter().map(run).collect())
+                } else {
+                    wave.iter().map(run).collect()
+                }
+            };
+            let shared = self.store.clone();
+            let mut store = shared.write().expect("state lock");
+            for (i, mut o) in results {
+                let c = store.apply(std::mem::take(&mut o.writes));
+                for ch in &c {
+                    if ch.key.code == EOSIO && ch.key.table == T_ACCOUNT {
+                        self.contracts.accounts_before.entry(ch.key).or_insert_with(|| ch.old.clone());
+                    }
+                }
+                changes.extend(c);
+                let ops = std::mem::take(&mut o.deferred_ops);
+                changes.extend(self.apply_deferred_ops(&mut store, facts, ops));
+                if let ItemKind::Delay { delay_sec, request } = &items[i].kind {
+                    let id = u64::from_le_bytes(items[i].id.0 .0[..8].try_into().expect("8 bytes"));
+                    let op = DeferredOp::Send { sender: EOSIO, sender_id: id, delay_sec: *delay_sec, request: request.clone() };
+                    changes.extend(self.apply_deferred_ops(&mut store, facts, vec![op]));
+                }
+                outcomes[i] = Some(o);
+            }
+        }
+        let code_changed = changes.iter().any(|c| c.key.code == EOSIO && (c.key.table == T_CODE || c.key.table == T_ACCOUNT));
+        let state_root = {
+            let mut store = self.store.write().expect("state lock");
+            store.update_root(changes);
+            if code_changed {
+                if let Err(e) = self.contracts.rebuild(&store) {
+                    tracing::error!(target: "dawn::exec", error = %e, "reloading contracts");
+                }
+            }
+            store.root()
+        };
+        self.contracts.accounts_before.clear();
+        let transactions: Vec<TxResult> = items
+            .iter()
+            .zip(outcomes)
+            .map(|(item, o)| {
+                let o = o.expect("every item ran in some wave");
+                TxResult {
+                    origin: item.origin.clone(),
+                    receipt: TransactionReceipt {
+                        id: item.id,
+                        status: o.status,
+                        cpu_usage_us: o.fuel_used.div_ceil(FUEL_PER_US) as u32,
+                        net_usage_bytes: item.net_bytes,
+                    },
+                    error: o.error,
+                    traces: o.traces,
+                }
+            })
+            .collect();
+        let results_root = BlockResults::compute_root(&transactions);
+        let results = BlockResults { block_num: facts.num, block_id: block.header.id(), transactions, state_root, results_root };
+        self.head = Some(ExecutedHead { num: facts.num, state_root, results_root });
+        results
+    }
+
+    fn apply_deferred_ops(&mut self, store: &mut Store, facts: BlockFacts, ops: Vec<DeferredOp>) -> Vec<RowChange> {
+        let mut writes = Vec::new();
+        for op in ops {
+            match op {
+                DeferredOp::Send { sender, sender_id, delay_sec, request } => {
+                    let delivery_ms = facts.time.0 + u64::from(delay_sec) * 1000;
+                    let e = DeferredEntry {
+                        sender,
+                        sender_id,
+                        delivery_ms,
+                        expires_ms: delivery_ms + u64::from(self.config.deferred_expiry_sec) * 1000,
+                        request,
+                    };
+                    self.deferred.insert(&e);
+                    writes.push((deferred::row_key(sender, sender_id), Some(Bytes::from(codec::encode(&e)))));
+                }
+                DeferredOp::Cancel { sender, sender_id } => {
+                    self.deferred.remove(sender, sender_id);
+                    writes.push((deferred::row_key(sender, sender_id), None));
+                }
+            }
+        }
+        store.apply(writes)
+    }
+}
+
+/// `onerror` data sent to the sender of a failed or expired deferred request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OnError {
+    /// The sender's id for the request.
+    pub sender_id: u64,
+    /// Why it did not apply.
+    pub error: String,
+}
+
+fn run_item(store: &Store, contracts: &Contracts, facts: BlockFacts, item: &Item) -> Outcome {
+    let fail = |status, error: String, fuel_used, traces| Outcome {
+        status,
+        error: Some(error),
+        writes: Vec::new(),
+        deferred_ops: Vec::new(),
+        traces,
+        fuel_used,
+    };
+    match &item.kind {
+        ItemKind::Refuse(e) => return fail(TransactionStatus::HardFail, format!("bad scope declaration: {e}"), 0, Vec::new()),
+        ItemKind::Delay { .. } => {
+            return Outcome {
+                status: TransactionStatus::Delayed,
+                error: None,
+                writes: Vec::new(),
+                deferred_ops: Vec::new(),
+                traces: Vec::new(),
+                fuel_used: 0,
+            }
+        }
+        _ => {}
+    }
+    let (expired, deferred_from) = match &item.kind {
+        ItemKind::Deferred { sender, sender_id, expired, scope_error: _ } => (*expired, Some((*sender, *sender_id))),
+        _ => (false, None),
+    };
+    let error = if expired {
+        ActionError::Deferred("expired before it could run".into())
+    } else {
+        let mut ctx = TxCtx::new(store, contracts, facts, &item.reads, &item.writes, ScopeMode::Enforce, item.fuel);
+        match run_actions(&mut ctx, &item.actions, true) {
+            Ok(()) => {
+                return Outcome {
+                    status: TransactionStatus::Executed,
+                    error: None,
+                    fuel_used: ctx.fuel_used(),
+                    deferred_ops: std::mem::take(&mut ctx.deferred_ops),
+                    traces: std::mem::take(&mut ctx.traces),
+                    writes: ctx.overlay.into_writes().collect(),
+                }
+            }
+            Err(e) => {
+                if deferred_from.is_none() || deferred_from.is_some_and(|(s, _)| s == EOSIO) {
+                    return fail(TransactionStatus::HardFail, e.to_string(), ctx.fuel_used(), std::mem::take(&mut ctx.traces));
+                }
+                e
+            }
+        }
+    };
+    // A contract's deferred request failed or expired: its sender hears of it through
+    // `onerror`, run with the request's scopes.
+    let (sender, sender_id) = deferred_from.expect("only deferred requests reach here");
+    let data = OnError { sender_id, error: error.to_string() };
+    let onerror = Action {
+        account: sender,
+        name: Name::constant("onerror"),
+        authorization: vec![PermissionLevel { actor: sender, permission: ACTIVE }],
+        data: crate::chain::Bytes(codec::encode(&data)),
+    };
+    let mut ctx = TxCtx::new(store, contracts, facts, &item.reads, &item.writes, ScopeMode::Enforce, item.fuel);
+    let handled = run_actions(&mut ctx, std::slice::from_ref(&onerror), false);
+    let status = if expired {
+        TransactionStatus::Expired
+    } else if handled.is_ok() {
+        TransactionStatus::SoftFail
+    } else {
+        TransactionStatus::HardFail
+    };
+    let message = match &handled {
+        Ok(()) => error.to_string(),
+        Err(h) => format!("{error}; onerror failed too: {h}"),
+    };
+    Outcome {
+        status,
+        error: Some(message),
+        fuel_used: ctx.fuel_used(),
+        deferred_ops: if handled.is_ok() { std::mem::take(&mut ctx.deferred_ops) } else { Vec::new() },
+        traces: std::mem::take(&mut ctx.traces),
+        writes: if handled.is_ok() { ctx.overlay.into_writes().collect() } else { Vec::new() },
+    }
+}
+
+impl Contracts {
+    /// Rebuilds the directory of contracts from the state: the native ones, and every
+    /// account with code (compiling modules not yet loaded).
+    pub fn rebuild(&mut self, store: &Store) -> Result<(), ExecError> {
+        let mut code = HashMap::new();
+        code.insert(EOSIO, ContractCode::System);
+        code.insert(EOSIO_TOKEN, ContractCode::Token);
+        for (k, v) in store.iter() {
+            if k.code != EOSIO || k.table != T_ACCOUNT {
+                continue;
+            }
+            let meta: AccountMeta = codec::decode(v, 1 << 16).map_err(|e| ExecError::Genesis(format!("account row {}: {e}", k.scope)))?;
+            if meta.code_hash == Checksum256::default() {
+                continue;
+            }
+            if !self.wasm.is_loaded(&meta.code_hash) {
+                let bytes = store.get(&RowKey { code: EOSIO, scope: k.scope, table: T_CODE, id: 0 });
+                let bytes = bytes.ok_or_else(|| ExecError::Genesis(format!("{} has a code hash but no code", k.scope)))?;
+                self.wasm.validate(bytes).map_err(|e| ExecError::Engine(format!("code of {}: {e}", k.scope)))?;
+            }
+            code.insert(k.scope, ContractCode::Wasm(meta.code_hash));
+        }
+        self.code = code;
+        Ok(())
+    }
+}

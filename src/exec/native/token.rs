@@ -1,0 +1,247 @@
+//! The core token, native: eosio.token's actions, tables and messages, byte for byte the
+//! same rows as the WASM token in contracts/token (docs/CONTRACTS.md, "The token
+//! contract"), so the benchmark compares only the runtimes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::chain::{codec, Asset, Name, Symbol, ASSET_AMOUNT_MAX};
+
+use super::super::apply::{action_data, check};
+use super::super::context::TxCtx;
+use super::super::error::ActionError;
+
+/// Table of supplies: scope the symbol code, id the symbol code.
+pub const T_STAT: Name = Name::constant("stat");
+/// Table of balances: scope the holder, id the symbol code.
+pub const T_ACCOUNTS: Name = Name::constant("accounts");
+/// Longest memo, in bytes.
+pub const MEMO_BYTES_MAX: usize = 256;
+
+/// A `stat` row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrencyStats {
+    /// Issued and not retired.
+    pub supply: Asset,
+    /// The most that may be issued.
+    pub max_supply: Asset,
+    /// Who may issue.
+    pub issuer: Name,
+}
+
+/// An `accounts` row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    /// The holder's balance.
+    pub balance: Asset,
+}
+
+/// `create` data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Create {
+    /// The issuer.
+    pub issuer: Name,
+    /// The maximum supply (its symbol is the token's).
+    pub maximum_supply: Asset,
+}
+
+/// `issue` data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Issue {
+    /// Receiver: must be the issuer.
+    pub to: Name,
+    /// Amount.
+    pub quantity: Asset,
+    /// Memo.
+    pub memo: String,
+}
+
+/// `retire` data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Retire {
+    /// Amount.
+    pub quantity: Asset,
+    /// Memo.
+    pub memo: String,
+}
+
+/// `transfer` data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    /// Sender.
+    pub from: Name,
+    /// Receiver.
+    pub to: Name,
+    /// Amount.
+    pub quantity: Asset,
+    /// Memo.
+    pub memo: String,
+}
+
+/// `open` data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Open {
+    /// Holder.
+    pub owner: Name,
+    /// Symbol.
+    pub symbol: Symbol,
+    /// Who authorizes.
+    pub ram_payer: Name,
+}
+
+/// `close` data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Close {
+    /// Holder.
+    pub owner: Name,
+    /// Symbol.
+    pub symbol: Symbol,
+}
+
+/// The scope and id of a symbol's rows: its code (the symbol without the precision byte).
+pub fn code_of(symbol: Symbol) -> u64 {
+    symbol.0 >> 8
+}
+
+fn valid(a: &Asset) -> bool {
+    a.amount.unsigned_abs() <= ASSET_AMOUNT_MAX as u64 && Symbol::new(a.symbol.precision(), &a.symbol.code()).is_ok()
+}
+
+/// Handles an action delivered to the token contract.
+pub fn apply(ctx: &mut TxCtx<'_>) -> Result<(), ActionError> {
+    let me = ctx.receiver();
+    if ctx.action().account != me {
+        return Ok(()); // a notification of another contract's action
+    }
+    let name = ctx.action().name;
+    match name {
+        n if n == Name::constant("transfer") => transfer(ctx, action_data(ctx)?),
+        n if n == Name::constant("create") => create(ctx, action_data(ctx)?),
+        n if n == Name::constant("issue") => issue(ctx, action_data(ctx)?),
+        n if n == Name::constant("retire") => retire(ctx, action_data(ctx)?),
+        n if n == Name::constant("open") => open(ctx, action_data(ctx)?),
+        n if n == Name::constant("close") => close(ctx, action_data(ctx)?),
+        _ => Err(ActionError::UnknownAction(me, name)),
+    }
+}
+
+fn stats(ctx: &mut TxCtx<'_>, sym: Symbol) -> Result<Option<CurrencyStats>, ActionError> {
+    let code = code_of(sym);
+    let me = ctx.receiver();
+    Ok(ctx.db_get(me, Name(code), T_STAT, code)?.map(|b| decode_row(&b)).transpose()?)
+}
+
+fn decode_row<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ActionError> {
+    codec::decode(b, 1 << 16).map_err(|e| ActionError::Assert(format!("corrupt token row: {e}")))
+}
+
+fn balance(ctx: &mut TxCtx<'_>, owner: Name, sym: Symbol) -> Result<Option<Balance>, ActionError> {
+    let me = ctx.receiver();
+    Ok(ctx.db_get(me, owner, T_ACCOUNTS, code_of(sym))?.map(|b| decode_row(&b)).transpose()?)
+}
+
+fn set_balance(ctx: &mut TxCtx<'_>, owner: Name, b: &Balance) -> Result<(), ActionError> {
+    ctx.db_set(owner, T_ACCOUNTS, code_of(b.balance.symbol), &codec::encode(b))
+}
+
+fn sub_balance(ctx: &mut TxCtx<'_>, owner: Name, value: Asset) -> Result<(), ActionError> {
+    let from = balance(ctx, owner, value.symbol)?;
+    let mut from = from.ok_or_else(|| ActionError::Assert("no balance object found".into()))?;
+    check(from.balance.symbol == value.symbol, "symbol precision mismatch")?;
+    check(from.balance.amount >= value.amount, "overdrawn balance")?;
+    from.balance.amount -= value.amount;
+    set_balance(ctx, owner, &from)
+}
+
+fn add_balance(ctx: &mut TxCtx<'_>, owner: Name, value: Asset) -> Result<(), ActionError> {
+    let row = match balance(ctx, owner, value.symbol)? {
+        None => Balance { balance: value },
+        Some(mut to) => {
+            check(to.balance.symbol == value.symbol, "symbol precision mismatch")?;
+            to.balance.amount += value.amount;
+            check(to.balance.amount <= ASSET_AMOUNT_MAX, "balance overflow")?;
+            to
+        }
+    };
+    set_balance(ctx, owner, &row)
+}
+
+fn memo_ok(memo: &str) -> Result<(), ActionError> {
+    check(memo.len() <= MEMO_BYTES_MAX, "memo has more than 256 bytes")
+}
+
+fn transfer(ctx: &mut TxCtx<'_>, t: Transfer) -> Result<(), ActionError> {
+    check(t.from != t.to, "cannot transfer to self")?;
+    ctx.require_auth(t.from, None)?;
+    check(ctx.is_account(t.to)?, "to account does not exist")?;
+    ctx.require_recipient(t.from)?;
+    ctx.require_recipient(t.to)?;
+    check(valid(&t.quantity), "invalid quantity")?;
+    check(t.quantity.amount > 0, "must transfer positive quantity")?;
+    memo_ok(&t.memo)?;
+    sub_balance(ctx, t.from, t.quantity)?;
+    add_balance(ctx, t.to, t.quantity)
+}
+
+fn create(ctx: &mut TxCtx<'_>, c: Create) -> Result<(), ActionError> {
+    let me = ctx.receiver();
+    ctx.require_auth(me, None)?;
+    let sym = c.maximum_supply.symbol;
+    check(Symbol::new(sym.precision(), &sym.code()).is_ok(), "invalid symbol name")?;
+    check(valid(&c.maximum_supply), "invalid supply")?;
+    check(c.maximum_supply.amount > 0, "max-supply must be positive")?;
+    check(stats(ctx, sym)?.is_none(), "token with symbol already exists")?;
+    let s = CurrencyStats { supply: Asset { amount: 0, symbol: sym }, max_supply: c.maximum_supply, issuer: c.issuer };
+    ctx.db_set(Name(code_of(sym)), T_STAT, code_of(sym), &codec::encode(&s))
+}
+
+fn issue(ctx: &mut TxCtx<'_>, i: Issue) -> Result<(), ActionError> {
+    let sym = i.quantity.symbol;
+    check(Symbol::new(sym.precision(), &sym.code()).is_ok(), "invalid symbol name")?;
+    memo_ok(&i.memo)?;
+    let mut st = stats(ctx, sym)?
+        .ok_or_else(|| ActionError::Assert("token with symbol does not exist, create token before issue".into()))?;
+    check(i.to == st.issuer, "tokens can only be issued to issuer account")?;
+    ctx.require_auth(st.issuer, None)?;
+    check(valid(&i.quantity), "invalid quantity")?;
+    check(i.quantity.amount > 0, "must issue positive quantity")?;
+    check(i.quantity.symbol == st.supply.symbol, "symbol precision mismatch")?;
+    check(i.quantity.amount <= st.max_supply.amount - st.supply.amount, "quantity exceeds available supply")?;
+    st.supply.amount += i.quantity.amount;
+    ctx.db_set(Name(code_of(sym)), T_STAT, code_of(sym), &codec::encode(&st))?;
+    add_balance(ctx, st.issuer, i.quantity)
+}
+
+fn retire(ctx: &mut TxCtx<'_>, r: Retire) -> Result<(), ActionError> {
+    let sym = r.quantity.symbol;
+    check(Symbol::new(sym.precision(), &sym.code()).is_ok(), "invalid symbol name")?;
+    memo_ok(&r.memo)?;
+    let mut st = stats(ctx, sym)?.ok_or_else(|| ActionError::Assert("token with symbol does not exist".into()))?;
+    ctx.require_auth(st.issuer, None)?;
+    check(valid(&r.quantity), "invalid quantity")?;
+    check(r.quantity.amount > 0, "must retire positive quantity")?;
+    check(r.quantity.symbol == st.supply.symbol, "symbol precision mismatch")?;
+    st.supply.amount -= r.quantity.amount;
+    ctx.db_set(Name(code_of(sym)), T_STAT, code_of(sym), &codec::encode(&st))?;
+    sub_balance(ctx, st.issuer, r.quantity)
+}
+
+fn open(ctx: &mut TxCtx<'_>, o: Open) -> Result<(), ActionError> {
+    ctx.require_auth(o.ram_payer, None)?;
+    check(ctx.is_account(o.owner)?, "owner account does not exist")?;
+    let st = stats(ctx, o.symbol)?.ok_or_else(|| ActionError::Assert("symbol does not exist".into()))?;
+    check(st.supply.symbol == o.symbol, "symbol precision mismatch")?;
+    if balance(ctx, o.owner, o.symbol)?.is_none() {
+        set_balance(ctx, o.owner, &Balance { balance: Asset { amount: 0, symbol: o.symbol } })?;
+    }
+    Ok(())
+}
+
+fn close(ctx: &mut TxCtx<'_>, c: Close) -> Result<(), ActionError> {
+    ctx.require_auth(c.owner, None)?;
+    let b = balance(ctx, c.owner, c.symbol)?.ok_or_else(|| {
+        ActionError::Assert("Balance row already deleted or never existed. Action won't have any effect.".into())
+    })?;
+    check(b.balance.amount == 0, "Cannot close because the balance is not zero.")?;
+    ctx.db_remove(c.owner, T_ACCOUNTS, code_of(c.symbol))?;
+    Ok(())
+}

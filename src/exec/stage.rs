@@ -1,0 +1,176 @@
+//! The exec stage driver: follows the chain log, executes each durable block, appends its
+//! results to the results log, and publishes the executed head.
+//!
+//! At open the state is rebuilt from genesis by re-executing the chain log; blocks whose
+//! results are already in the results log are compared with them byte for byte (a
+//! difference is [`ExecError::Diverged`]), the others are appended. Then a `dawn-exec`
+//! thread follows the chain log until it closes.
+
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::watch;
+
+use crate::chain::{codec, BlockNum, Genesis, SignedBlock};
+use crate::log::{Log, Offset};
+
+use super::error::ExecError;
+use super::view::ExecView;
+use super::{ExecConfig, ExecutedHead, Executor};
+
+/// Largest block record read.
+pub const BLOCK_BYTES_MAX: u64 = 64 << 20;
+
+/// The running stage's handle.
+pub struct ExecStage {
+    executor: Arc<RwLock<Executor>>,
+    chain: Log,
+    results: Log,
+    head_tx: watch::Sender<Option<ExecutedHead>>,
+    view: ExecView,
+}
+
+fn log_err(what: &'static str) -> impl Fn(String) -> ExecError {
+    move |detail| ExecError::Log { what, detail }
+}
+
+impl ExecStage {
+    /// Rebuilds the state from `genesis` and the chain log, checking or completing the
+    /// results log, and returns the stage ready to follow new blocks.
+    pub fn open(genesis: &Genesis, chain: Log, results: Log, config: ExecConfig) -> Result<Self, ExecError> {
+        let executor = Executor::from_genesis(genesis, config)?;
+        let store = executor.store();
+        let executor = Arc::new(RwLock::new(executor));
+        let (head_tx, head_rx) = watch::channel(None);
+        let view = ExecView { store, executor: executor.clone(), head: head_rx, results: results.clone() };
+        let stage = Self { executor, chain, results, head_tx, view };
+        let end = stage.chain.durable_end().0;
+        if stage.results.next_offset().0 > end {
+            return Err(ExecError::Log {
+                what: "results log",
+                detail: format!(
+                    "it holds {} blocks but the chain log only {end}; the data directory is inconsistent",
+                    stage.results.next_offset().0
+                ),
+            });
+        }
+        if end > 0 {
+            tracing::info!(target: "dawn::exec", blocks = end, "replaying the chain log");
+        }
+        let pb = if end > 1_000 { indicatif::ProgressBar::new(end) } else { indicatif::ProgressBar::hidden() };
+        let mut next = 0u64;
+        while next < end {
+            let recs = stage.chain.read(Offset(next), 256, 64 << 20).map_err(|e| log_err("chain log read")(e.to_string()))?;
+            for r in recs {
+                stage.execute_record(r.offset, &r.data)?;
+                next = r.offset.0 + 1;
+                pb.inc(1);
+            }
+        }
+        pb.finish_and_clear();
+        Ok(stage)
+    }
+
+    /// The read-only view for ingest.
+    pub fn view(&self) -> ExecView {
+        self.view.clone()
+    }
+
+    /// The executed head.
+    pub fn head(&self) -> Option<ExecutedHead> {
+        *self.head_tx.borrow()
+    }
+
+    fn execute_record(&self, offset: Offset, data: &[u8]) -> Result<(), ExecError> {
+        let block: SignedBlock = codec::decode(data, BLOCK_BYTES_MAX)
+            .map_err(|e| ExecError::BadBlock { offset: offset.0, detail: e.to_string() })?;
+        let num = block.header.block_num();
+        if u64::from(num.0) != offset.0 + 1 {
+            return Err(ExecError::BadBlock { offset: offset.0, detail: format!("holds block {num}") });
+        }
+        let mut ex = self.executor.write().expect("executor lock");
+        self.check_claimed_roots(&block, &ex)?;
+        let results = ex.execute_block(&block);
+        drop(ex);
+        let bytes = codec::encode(&results);
+        if offset.0 < self.results.next_offset().0 {
+            let stored = self.results.get(offset).map_err(|e| log_err("results log read")(e.to_string()))?;
+            if stored.data[..] != bytes[..] {
+                let detail = match codec::decode::<super::BlockResults>(&stored.data, 1 << 30) {
+                    Ok(old) if old.state_root != results.state_root => {
+                        format!("state root {} here, {} stored", results.state_root, old.state_root)
+                    }
+                    Ok(_) => "receipts differ".to_string(),
+                    Err(e) => format!("stored record does not decode: {e}"),
+                };
+                return Err(ExecError::Diverged { block: num.0, detail });
+            }
+        } else {
+            let a = self.results.append(&[bytes]).map_err(|e| log_err("results log append")(e.to_string()))?;
+            if a.first != offset {
+                return Err(log_err("results log append")(format!("block {num} landed at offset {}", a.first)));
+            }
+            self.results.wait_durable_blocking(a.last()).map_err(|e| log_err("results log sync")(e.to_string()))?;
+        }
+        tracing::debug!(target: "dawn::exec", block = num.0, transactions = results.transactions.len(), state_root = %results.state_root, "executed block");
+        self.head_tx.send_replace(Some(ExecutedHead { num, state_root: results.state_root, results_root: results.results_root }));
+        Ok(())
+    }
+
+    /// A block header carries the roots of the newest block its producer had executed;
+    /// they must be the roots this node computed for that block.
+    fn check_claimed_roots(&self, block: &SignedBlock, ex: &Executor) -> Result<(), ExecError> {
+        let h = &block.header;
+        if h.executed_block_num.0 == 0 {
+            return Ok(());
+        }
+        let num = h.executed_block_num;
+        let ours = if ex.head().is_some_and(|x| x.num == num) {
+            ex.head().map(|x| (x.state_root, x.results_root))
+        } else {
+            self.results
+                .get(Offset(u64::from(num.0) - 1))
+                .ok()
+                .and_then(|r| codec::decode::<super::BlockResults>(&r.data, 1 << 30).ok())
+                .map(|r| (r.state_root, r.results_root))
+        };
+        match ours {
+            Some((s, r)) if s == h.executed_state_root && r == h.executed_results_root => Ok(()),
+            Some((s, _)) => Err(ExecError::Diverged {
+                block: num.0,
+                detail: format!(
+                    "block {} claims state root {} for block {num}; this node computed {s}",
+                    h.block_num(),
+                    h.executed_state_root
+                ),
+            }),
+            None => Err(ExecError::Diverged {
+                block: num.0,
+                detail: format!("block {} claims roots of block {num}, which this node has not executed", h.block_num()),
+            }),
+        }
+    }
+
+    /// Follows the chain log on the calling thread until it closes, executing each new
+    /// durable block. `rt` drives the log's async tail.
+    pub fn run(self, rt: tokio::runtime::Handle) -> Result<(), ExecError> {
+        let mut tail = self.chain.tail(self.results.next_offset());
+        loop {
+            let recs = match rt.block_on(tail.next_batch(64, 64 << 20)) {
+                Ok(r) => r,
+                Err(crate::log::ReadError::Closed) => break,
+                Err(e) => return Err(log_err("chain log read")(e.to_string())),
+            };
+            for r in recs {
+                self.execute_record(r.offset, &r.data)?;
+            }
+        }
+        self.results.close().map_err(|e| log_err("results log close")(e.to_string()))?;
+        tracing::info!(target: "dawn::exec", head = self.head().map_or(0, |h| h.num.0), "exec stopped");
+        Ok(())
+    }
+
+    /// The executed block number (0 before any).
+    pub fn head_num(&self) -> BlockNum {
+        self.head().map_or(BlockNum(0), |h| h.num)
+    }
+}

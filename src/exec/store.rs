@@ -1,0 +1,294 @@
+//! The state store: contract rows at `(code, scope, table, id)` in one ordered map, the
+//! state root that follows it, and the per-transaction overlay that holds a transaction's
+//! writes until it commits.
+//!
+//! Account metadata, permissions, code and deferred requests are rows of the system
+//! contract (`eosio`, see [`super::system_rows`]), so one root covers all of the state.
+//!
+//! # Invariant
+//! `root` is always the [`LtHash`] sum of [`row_hash`] over every row in `rows`: every
+//! mutation goes through [`Store::commit`], which applies the row changes and then the
+//! matching root delta.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use bytes::Bytes;
+use rayon::prelude::*;
+
+use crate::chain::{Checksum256, Name};
+
+use super::lthash::LtHash;
+
+/// The address of a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct RowKey {
+    /// The contract that owns the table.
+    pub code: Name,
+    /// The scope (who the row is about: a holder, a symbol, …).
+    pub scope: Name,
+    /// The table.
+    pub table: Name,
+    /// The primary key (compared unsigned).
+    pub id: u64,
+}
+
+impl RowKey {
+    /// Its 32-byte encoding, as hashed into the state root: four little-endian u64s.
+    pub fn encode(&self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        b[0..8].copy_from_slice(&self.code.0.to_le_bytes());
+        b[8..16].copy_from_slice(&self.scope.0.to_le_bytes());
+        b[16..24].copy_from_slice(&self.table.0.to_le_bytes());
+        b[24..32].copy_from_slice(&self.id.to_le_bytes());
+        b
+    }
+
+    fn table_start(code: Name, scope: Name, table: Name, id: u64) -> Self {
+        Self { code, scope, table, id }
+    }
+}
+
+/// The multiset-hash vector of one row.
+pub fn row_hash(key: &RowKey, value: &[u8]) -> LtHash {
+    LtHash::of(&[&key.encode(), value])
+}
+
+/// One change to a row: the value before (`None`: absent) and after.
+#[derive(Debug, Clone)]
+pub struct RowChange {
+    /// The row.
+    pub key: RowKey,
+    /// Its value before the change.
+    pub old: Option<Bytes>,
+    /// Its value after (`None`: removed).
+    pub new: Option<Bytes>,
+}
+
+/// All rows and the state root.
+#[derive(Debug, Default, Clone)]
+pub struct Store {
+    rows: BTreeMap<RowKey, Bytes>,
+    root: LtHash,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A row's value.
+    pub fn get(&self, key: &RowKey) -> Option<&Bytes> {
+        self.rows.get(key)
+    }
+
+    /// The first row of `(code, scope, table)` with id at least `id`.
+    pub fn lower_bound(&self, code: Name, scope: Name, table: Name, id: u64) -> Option<u64> {
+        let start = RowKey::table_start(code, scope, table, id);
+        self.rows
+            .range((Bound::Included(start), Bound::Unbounded))
+            .next()
+            .filter(|(k, _)| k.code == code && k.scope == scope && k.table == table)
+            .map(|(k, _)| k.id)
+    }
+
+    /// Every row in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&RowKey, &Bytes)> {
+        self.rows.iter()
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Applies writes in order (`None` removes), returning what changed (old and new value
+    /// of each row written, in the order given). The root is not updated: pass the changes
+    /// to [`Store::update_root`] (separately so a block's changes can be coalesced and hashed
+    /// in parallel).
+    pub fn apply(&mut self, writes: impl IntoIterator<Item = (RowKey, Option<Bytes>)>) -> Vec<RowChange> {
+        let mut changes = Vec::new();
+        for (key, new) in writes {
+            let old = match &new {
+                Some(v) => self.rows.insert(key, v.clone()),
+                None => self.rows.remove(&key),
+            };
+            if old != new {
+                changes.push(RowChange { key, old, new });
+            }
+        }
+        changes
+    }
+
+    /// Folds changes into the root. Changes to the same row must be given in the order
+    /// they were applied; they are coalesced so each row is hashed at most twice, and the
+    /// hashing runs in parallel.
+    pub fn update_root(&mut self, changes: Vec<RowChange>) {
+        let mut net: std::collections::HashMap<RowKey, (Option<Bytes>, Option<Bytes>)> =
+            std::collections::HashMap::with_capacity(changes.len());
+        for c in changes {
+            net.entry(c.key).and_modify(|e| e.1 = c.new.clone()).or_insert((c.old, c.new));
+        }
+        let work: Vec<(RowKey, Option<Bytes>, Option<Bytes>)> =
+            net.into_iter().filter(|(_, (o, n))| o != n).map(|(k, (o, n))| (k, o, n)).collect();
+        let (plus, minus) = work
+            .par_iter()
+            .fold(
+                || (LtHash::default(), LtHash::default()),
+                |(mut plus, mut minus), (k, o, n)| {
+                    if let Some(o) = o {
+                        minus.add(&row_hash(k, o));
+                    }
+                    if let Some(n) = n {
+                        plus.add(&row_hash(k, n));
+                    }
+                    (plus, minus)
+                },
+            )
+            .reduce(
+                || (LtHash::default(), LtHash::default()),
+                |(mut p1, mut m1), (p2, m2)| {
+                    p1.add(&p2);
+                    m1.add(&m2);
+                    (p1, m1)
+                },
+            );
+        self.root.add(&plus);
+        self.root.sub(&minus);
+    }
+
+    /// Applies writes and updates the root at once.
+    pub fn commit(&mut self, writes: impl IntoIterator<Item = (RowKey, Option<Bytes>)>) {
+        let changes = self.apply(writes);
+        self.update_root(changes);
+    }
+
+    /// The state root: a digest of the multiset hash of every row.
+    pub fn root(&self) -> Checksum256 {
+        Checksum256(self.root.checksum())
+    }
+
+    /// Recomputes the root from every row (for checks; O(rows)).
+    pub fn recompute_root(&self) -> Checksum256 {
+        let sum = self
+            .rows
+            .par_iter()
+            .fold(LtHash::default, |mut acc, (k, v)| {
+                acc.add(&row_hash(k, v));
+                acc
+            })
+            .reduce(LtHash::default, |mut a, b| {
+                a.add(&b);
+                a
+            });
+        Checksum256(sum.checksum())
+    }
+}
+
+/// A transaction's pending writes over a base store. Reads see the overlay first.
+#[derive(Debug, Default, Clone)]
+pub struct Overlay {
+    writes: BTreeMap<RowKey, Option<Bytes>>,
+}
+
+impl Overlay {
+    /// Reads through the overlay.
+    pub fn get<'a>(&'a self, base: &'a Store, key: &RowKey) -> Option<&'a Bytes> {
+        match self.writes.get(key) {
+            Some(w) => w.as_ref(),
+            None => base.get(key),
+        }
+    }
+
+    /// Writes a row (`None` removes it).
+    pub fn put(&mut self, key: RowKey, value: Option<Bytes>) {
+        self.writes.insert(key, value);
+    }
+
+    /// The first row of `(code, scope, table)` with id at least `id`, overlay and base
+    /// merged (removed rows skipped).
+    pub fn lower_bound(&self, base: &Store, code: Name, scope: Name, table: Name, id: u64) -> Option<u64> {
+        let mut from = id;
+        loop {
+            let b = base.lower_bound(code, scope, table, from);
+            let start = RowKey::table_start(code, scope, table, from);
+            let o = self
+                .writes
+                .range((Bound::Included(start), Bound::Unbounded))
+                .next()
+                .filter(|(k, _)| k.code == code && k.scope == scope && k.table == table)
+                .map(|(k, v)| (k.id, v.is_some()));
+            let candidate = match (b, o) {
+                (None, None) => return None,
+                (Some(b), None) => return Some(b),
+                (None, Some((oid, live))) => (oid, live),
+                (Some(b), Some((oid, live))) if oid <= b => (oid, live),
+                (Some(b), Some(_)) => return Some(b),
+            };
+            // The overlay decides for `candidate.0`: live, or removed (look further).
+            if candidate.1 {
+                return Some(candidate.0);
+            }
+            from = candidate.0.checked_add(1)?;
+        }
+    }
+
+    /// Number of rows written.
+    pub fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// The writes, in key order.
+    pub fn into_writes(self) -> impl Iterator<Item = (RowKey, Option<Bytes>)> {
+        self.writes.into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(scope: u64, id: u64) -> RowKey {
+        RowKey { code: Name(1), scope: Name(scope), table: Name(2), id }
+    }
+
+    #[test]
+    fn incremental_root_matches_recomputed() {
+        let mut s = Store::new();
+        s.commit([(k(1, 1), Some(Bytes::from_static(b"a"))), (k(1, 2), Some(Bytes::from_static(b"b")))]);
+        s.commit([(k(1, 1), Some(Bytes::from_static(b"c"))), (k(1, 2), None), (k(3, 0), Some(Bytes::new()))]);
+        assert_eq!(s.root(), s.recompute_root());
+        let mut t = Store::new();
+        t.commit([(k(3, 0), Some(Bytes::new())), (k(1, 1), Some(Bytes::from_static(b"c")))]);
+        assert_eq!(s.root(), t.root());
+        assert_ne!(s.root(), Store::new().root());
+    }
+
+    #[test]
+    fn overlay_lower_bound_merges() {
+        let mut s = Store::new();
+        s.commit((0..5).map(|i| (k(1, i * 2), Some(Bytes::from_static(b"x")))));
+        let mut o = Overlay::default();
+        o.put(k(1, 0), None);
+        o.put(k(1, 3), Some(Bytes::from_static(b"y")));
+        o.put(k(1, 4), None);
+        o.put(k(1, 6), None);
+        let ids: Vec<u64> = std::iter::successors(o.lower_bound(&s, Name(1), Name(1), Name(2), 0), |i| {
+            o.lower_bound(&s, Name(1), Name(1), Name(2), i + 1)
+        })
+        .collect();
+        assert_eq!(ids, vec![2, 3, 8]);
+        assert_eq!(o.lower_bound(&s, Name(1), Name(2), Name(2), 0), None);
+    }
+}

@@ -1,0 +1,77 @@
+//! [`StateView`] over the executed state, for ingest: accounts and permissions from the
+//! state rows, the executed head, receipts from the results log, and scope inference.
+
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::watch;
+
+use crate::chain::{
+    codec, Authority, BlockNum, ExecutedRoots, Name, PermissionLevel, StateView, TimePoint, Transaction,
+    TransactionReceipt,
+};
+use crate::log::{Log, Offset};
+
+use super::results::BlockResults;
+use super::store::{RowKey, Store};
+use super::system_rows::{PermissionRow, EOSIO, T_ACCOUNT, T_PERMISSION};
+use super::{ExecutedHead, Executor};
+
+/// Exec's read-only face. Cheap to clone.
+#[derive(Clone)]
+pub struct ExecView {
+    pub(super) store: Arc<RwLock<Store>>,
+    pub(super) executor: Arc<RwLock<Executor>>,
+    pub(super) head: watch::Receiver<Option<ExecutedHead>>,
+    pub(super) results: Log,
+}
+
+impl ExecView {
+    /// Waits until block `num` is executed (or the stage stops).
+    pub async fn wait_executed(&self, num: BlockNum) -> Option<ExecutedHead> {
+        let mut rx = self.head.clone();
+        loop {
+            if let Some(h) = *rx.borrow_and_update() {
+                if h.num >= num {
+                    return Some(h);
+                }
+            }
+            rx.changed().await.ok()?;
+        }
+    }
+
+    /// A block's results from the results log.
+    pub fn block_results(&self, num: BlockNum) -> Option<BlockResults> {
+        if num.0 == 0 || self.executed().is_none_or(|h| h.num < num) {
+            return None;
+        }
+        let rec = self.results.get(Offset(u64::from(num.0) - 1)).ok()?;
+        codec::decode(&rec.data, 1 << 30).ok()
+    }
+}
+
+impl StateView for ExecView {
+    fn account_exists(&self, account: Name) -> bool {
+        let store = self.store.read().expect("state lock");
+        store.get(&RowKey { code: EOSIO, scope: account, table: T_ACCOUNT, id: 0 }).is_some()
+    }
+
+    fn permission(&self, level: &PermissionLevel) -> Option<Authority> {
+        let store = self.store.read().expect("state lock");
+        let row = store.get(&RowKey { code: EOSIO, scope: level.actor, table: T_PERMISSION, id: level.permission.0 })?;
+        codec::decode::<PermissionRow>(row, 1 << 16).ok().map(|p| p.auth)
+    }
+
+    fn executed(&self) -> Option<ExecutedRoots> {
+        self.head.borrow().map(|h| ExecutedRoots { num: h.num, state_root: h.state_root, results_root: h.results_root })
+    }
+
+    fn receipt(&self, num: BlockNum, index: u32) -> Option<(TransactionReceipt, Option<String>)> {
+        let r = self.block_results(num)?;
+        r.for_index(index).map(|t| (t.receipt.clone(), t.error.clone()))
+    }
+
+    fn compute_scopes(&self, tx: &Transaction) -> Option<Result<(Vec<Name>, Vec<Name>), String>> {
+        let ex = self.executor.read().expect("executor lock");
+        Some(ex.compute_scopes(tx, TimePoint::now()).map_err(|e| e.to_string()))
+    }
+}

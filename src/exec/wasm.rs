@@ -1,0 +1,383 @@
+//! WASM contracts on wasmtime: modules compiled once and cached by code hash, a fresh
+//! instance per delivery from a pre-linked template on the pooling allocator, fuel as the
+//! deterministic CPU meter, linear memory capped at 4 MiB. The host functions are those of
+//! docs/CONTRACTS.md; each one calls the matching [`TxCtx`] method, so native and WASM
+//! contracts share every rule and cost.
+//!
+//! Determinism: fuel counts instructions, not time; NaNs are canonicalized; SIMD, threads
+//! and other non-deterministic proposals are off. A trap, an exhausted fuel budget or a
+//! failed host call fails only the transaction that caused it.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use wasmtime::{
+    Caller, Config, Engine, ExternType, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
+    PoolingAllocationConfig, Store, Trap, ValType,
+};
+
+use crate::chain::{codec, Action, Checksum256, Name};
+
+use super::context::TxCtx;
+use super::error::ActionError;
+use super::system_rows::DeferredRequest;
+
+/// Most pages (64 KiB) of linear memory a contract may use.
+pub const MEMORY_PAGES_MAX: u64 = 64;
+/// Most instances alive at once (one per executor thread at a time, with room).
+pub const INSTANCES_MAX: u32 = 256;
+/// WASM stack, in bytes.
+pub const STACK_BYTES_MAX: usize = 256 << 10;
+/// Largest module accepted by `setcode`.
+pub const CODE_BYTES_MAX: usize = 4 << 20;
+
+struct HostState {
+    /// The context of the running transaction. Valid for the whole life of the `Store`:
+    /// [`WasmRuntime::call`] creates the store, runs one delivery and drops the store before
+    /// it returns, while it holds the `&mut TxCtx` this points to.
+    ctx: *mut TxCtx<'static>,
+    memory: Option<Memory>,
+}
+
+// SAFETY: the pointer is only dereferenced on the thread running `call`, during `call`.
+unsafe impl Send for HostState {}
+
+/// A host function's failure, carried through wasmtime back to [`WasmRuntime::call`].
+#[derive(Debug)]
+struct HostFail(ActionError);
+
+impl std::fmt::Display for HostFail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for HostFail {}
+
+/// The engine, the host functions and the compiled modules.
+pub struct WasmRuntime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    modules: RwLock<HashMap<Checksum256, InstancePre<HostState>>>,
+}
+
+impl std::fmt::Debug for WasmRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmRuntime").field("modules", &self.modules.read().map(|m| m.len()).ok()).finish()
+    }
+}
+
+/// The imports a contract may use: name, parameters, results.
+const IMPORTS: &[(&str, &[ValType], &[ValType])] = {
+    use ValType::{I32, I64};
+    &[
+        ("action_data_size", &[], &[I32]),
+        ("read_action_data", &[I32, I32], &[I32]),
+        ("require_auth", &[I64], &[]),
+        ("require_auth2", &[I64, I64], &[]),
+        ("has_auth", &[I64], &[I32]),
+        ("require_recipient", &[I64], &[]),
+        ("is_account", &[I64], &[I32]),
+        ("db_get", &[I64, I64, I64, I64, I32, I32], &[I32]),
+        ("db_set", &[I64, I64, I64, I32, I32], &[]),
+        ("db_remove", &[I64, I64, I64], &[I32]),
+        ("db_lowerbound", &[I64, I64, I64, I64, I32], &[I32]),
+        ("send_inline", &[I32, I32], &[]),
+        ("send_deferred", &[I64, I32, I32, I32], &[]),
+        ("cancel_deferred", &[I64], &[]),
+        ("current_time", &[], &[I64]),
+        ("current_block", &[], &[I64]),
+        ("sha256", &[I32, I32, I32], &[]),
+        ("eosio_assert", &[I32, I32, I32], &[]),
+        ("print", &[I32, I32], &[]),
+    ]
+};
+
+fn bounds(mem: &[u8], ptr: i32, len: i32) -> Result<std::ops::Range<usize>, ActionError> {
+    let (p, l) = (ptr as u32 as usize, len as u32 as usize);
+    match p.checked_add(l) {
+        Some(end) if end <= mem.len() => Ok(p..end),
+        _ => Err(ActionError::Assert(format!(
+            "memory access out of bounds: {l} bytes at {p} in a memory of {} bytes",
+            mem.len()
+        ))),
+    }
+}
+
+/// Runs `f` with the transaction context and the instance's memory, keeping the store's
+/// fuel and the context's in step (host calls charge the context).
+fn host<R>(
+    caller: &mut Caller<'_, HostState>,
+    f: impl FnOnce(&mut TxCtx<'static>, &mut [u8]) -> Result<R, ActionError>,
+) -> wasmtime::Result<R> {
+    // SAFETY: see `HostState::ctx`.
+    let ctx = unsafe { &mut *caller.data().ctx };
+    ctx.fuel_left = caller.get_fuel()?;
+    let mem = caller.data().memory.ok_or_else(|| wasmtime::Error::msg("contract exports no memory"))?;
+    let r = f(ctx, mem.data_mut(&mut *caller));
+    caller.set_fuel(ctx.fuel_left)?;
+    r.map_err(|e| wasmtime::Error::new(HostFail(e)))
+}
+
+fn name(v: i64) -> Name {
+    Name(v as u64)
+}
+
+fn add_host_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap("env", "action_data_size", |mut c: Caller<'_, HostState>| {
+        host(&mut c, |ctx, _| {
+            ctx.charge(10)?;
+            Ok(ctx.action().data.0.len() as i32)
+        })
+    })?;
+    linker.func_wrap("env", "read_action_data", |mut c: Caller<'_, HostState>, ptr: i32, len: i32| {
+        host(&mut c, |ctx, mem| {
+            ctx.charge(10 + len.max(0) as u64 / 16)?;
+            let data = &ctx.action().data.0;
+            let n = (len.max(0) as usize).min(data.len());
+            let r = bounds(mem, ptr, n as i32)?;
+            mem[r].copy_from_slice(&data[..n]);
+            Ok(n as i32)
+        })
+    })?;
+    linker.func_wrap("env", "require_auth", |mut c: Caller<'_, HostState>, a: i64| {
+        host(&mut c, |ctx, _| ctx.require_auth(name(a), None))
+    })?;
+    linker.func_wrap("env", "require_auth2", |mut c: Caller<'_, HostState>, a: i64, p: i64| {
+        host(&mut c, |ctx, _| ctx.require_auth(name(a), Some(name(p))))
+    })?;
+    linker.func_wrap("env", "has_auth", |mut c: Caller<'_, HostState>, a: i64| {
+        host(&mut c, |ctx, _| ctx.has_auth(name(a)).map(i32::from))
+    })?;
+    linker.func_wrap("env", "require_recipient", |mut c: Caller<'_, HostState>, a: i64| {
+        host(&mut c, |ctx, _| ctx.require_recipient(name(a)))
+    })?;
+    linker.func_wrap("env", "is_account", |mut c: Caller<'_, HostState>, a: i64| {
+        host(&mut c, |ctx, _| ctx.is_account(name(a)).map(i32::from))
+    })?;
+    linker.func_wrap(
+        "env",
+        "db_get",
+        |mut c: Caller<'_, HostState>, code: i64, scope: i64, table: i64, id: i64, ptr: i32, len: i32| {
+            host(&mut c, |ctx, mem| {
+                ctx.charge(len.max(0) as u64 / 16)?;
+                match ctx.db_get(name(code), name(scope), name(table), id as u64)? {
+                    None => Ok(-1),
+                    Some(v) => {
+                        let n = (len.max(0) as usize).min(v.len());
+                        let r = bounds(mem, ptr, n as i32)?;
+                        mem[r].copy_from_slice(&v[..n]);
+                        Ok(v.len() as i32)
+                    }
+                }
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "db_set",
+        |mut c: Caller<'_, HostState>, scope: i64, table: i64, id: i64, ptr: i32, len: i32| {
+            host(&mut c, |ctx, mem| {
+                let r = bounds(mem, ptr, len)?;
+                ctx.db_set(name(scope), name(table), id as u64, &mem[r])
+            })
+        },
+    )?;
+    linker.func_wrap("env", "db_remove", |mut c: Caller<'_, HostState>, scope: i64, table: i64, id: i64| {
+        host(&mut c, |ctx, _| ctx.db_remove(name(scope), name(table), id as u64).map(i32::from))
+    })?;
+    linker.func_wrap(
+        "env",
+        "db_lowerbound",
+        |mut c: Caller<'_, HostState>, code: i64, scope: i64, table: i64, id: i64, out: i32| {
+            host(&mut c, |ctx, mem| {
+                let r = bounds(mem, out, 8)?;
+                match ctx.db_lowerbound(name(code), name(scope), name(table), id as u64)? {
+                    None => Ok(0),
+                    Some(found) => {
+                        mem[r].copy_from_slice(&found.to_le_bytes());
+                        Ok(1)
+                    }
+                }
+            })
+        },
+    )?;
+    linker.func_wrap("env", "send_inline", |mut c: Caller<'_, HostState>, ptr: i32, len: i32| {
+        host(&mut c, |ctx, mem| {
+            let r = bounds(mem, ptr, len)?;
+            let a: Action = codec::decode(&mem[r], 1 << 20)
+                .map_err(|e| ActionError::Inline(format!("send_inline: {e}")))?;
+            ctx.send_inline(a)
+        })
+    })?;
+    linker.func_wrap(
+        "env",
+        "send_deferred",
+        |mut c: Caller<'_, HostState>, id: i64, delay: i32, ptr: i32, len: i32| {
+            host(&mut c, |ctx, mem| {
+                let r = bounds(mem, ptr, len)?;
+                let req: DeferredRequest = codec::decode(&mem[r], 1 << 20)
+                    .map_err(|e| ActionError::Deferred(format!("send_deferred: {e}")))?;
+                let delay = u32::try_from(delay)
+                    .map_err(|_| ActionError::Deferred(format!("send_deferred: negative delay {delay}")))?;
+                ctx.send_deferred(id as u64, delay, req)
+            })
+        },
+    )?;
+    linker.func_wrap("env", "cancel_deferred", |mut c: Caller<'_, HostState>, id: i64| {
+        host(&mut c, |ctx, _| ctx.cancel_deferred(id as u64))
+    })?;
+    linker.func_wrap("env", "current_time", |mut c: Caller<'_, HostState>| {
+        host(&mut c, |ctx, _| {
+            ctx.charge(10)?;
+            Ok(ctx.block.time.0 as i64)
+        })
+    })?;
+    linker.func_wrap("env", "current_block", |mut c: Caller<'_, HostState>| {
+        host(&mut c, |ctx, _| {
+            ctx.charge(10)?;
+            Ok(i64::from(ctx.block.num.0))
+        })
+    })?;
+    linker.func_wrap("env", "sha256", |mut c: Caller<'_, HostState>, ptr: i32, len: i32, out: i32| {
+        host(&mut c, |ctx, mem| {
+            ctx.charge(50 + len.max(0) as u64 / 16)?;
+            let r = bounds(mem, ptr, len)?;
+            let h = Checksum256::hash(&mem[r]);
+            let o = bounds(mem, out, 32)?;
+            mem[o].copy_from_slice(&h.0);
+            Ok(())
+        })
+    })?;
+    linker.func_wrap("env", "eosio_assert", |mut c: Caller<'_, HostState>, test: i32, ptr: i32, len: i32| {
+        host(&mut c, |ctx, mem| {
+            ctx.charge(10)?;
+            if test != 0 {
+                return Ok(());
+            }
+            let r = bounds(mem, ptr, len.min(1024))?;
+            Err(ActionError::Assert(String::from_utf8_lossy(&mem[r]).into_owned()))
+        })
+    })?;
+    linker.func_wrap("env", "print", |mut c: Caller<'_, HostState>, ptr: i32, len: i32| {
+        host(&mut c, |ctx, mem| {
+            let r = bounds(mem, ptr, len)?;
+            let text = String::from_utf8_lossy(&mem[r]).into_owned();
+            ctx.print(&text)
+        })
+    })?;
+    Ok(())
+}
+
+impl WasmRuntime {
+    /// Starts the engine.
+    pub fn new() -> Result<Self, String> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_core_instances(INSTANCES_MAX)
+            .total_memories(INSTANCES_MAX)
+            .total_tables(INSTANCES_MAX)
+            .max_memory_size((MEMORY_PAGES_MAX << 16) as usize)
+            .table_elements(4096);
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .cranelift_nan_canonicalization(true)
+            .wasm_simd(false)
+            .wasm_relaxed_simd(false)
+            .wasm_multi_memory(false)
+            .max_wasm_stack(STACK_BYTES_MAX)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| e.to_string())?;
+        let mut linker = Linker::new(&engine);
+        add_host_functions(&mut linker).map_err(|e| e.to_string())?;
+        Ok(Self { engine, linker, modules: RwLock::new(HashMap::new()) })
+    }
+
+    /// Compiles and checks a module as `setcode` requires (imports only from the host API
+    /// with its exact types, an `apply(i64, i64, i64)` and a `memory` export, at most
+    /// [`MEMORY_PAGES_MAX`] pages), and caches it by its hash.
+    pub fn validate(&self, code: &[u8]) -> Result<Checksum256, String> {
+        if code.len() > CODE_BYTES_MAX {
+            return Err(format!("{} bytes; the limit is {CODE_BYTES_MAX}", code.len()));
+        }
+        let hash = Checksum256::hash(code);
+        if self.modules.read().expect("module cache").contains_key(&hash) {
+            return Ok(hash);
+        }
+        let module = Module::new(&self.engine, code).map_err(|e| format!("{e:#}"))?;
+        for imp in module.imports() {
+            let ok = imp.module() == "env"
+                && IMPORTS.iter().any(|(n, params, results)| {
+                    *n == imp.name()
+                        && matches!(imp.ty(), ExternType::Func(f)
+                            if f.params().map(|p| p.to_string()).eq(params.iter().map(|p| p.to_string()))
+                            && f.results().map(|p| p.to_string()).eq(results.iter().map(|p| p.to_string())))
+                });
+            if !ok {
+                return Err(format!(
+                    "import {}::{} is not part of the host API (docs/CONTRACTS.md) or has the wrong type",
+                    imp.module(),
+                    imp.name()
+                ));
+            }
+        }
+        match module.get_export("apply") {
+            Some(ExternType::Func(f))
+                if f.params().map(|p| p.to_string()).eq(["i64", "i64", "i64"].map(String::from))
+                    && f.results().len() == 0 => {}
+            _ => return Err("the module must export apply(i64, i64, i64)".into()),
+        }
+        match module.get_export("memory") {
+            Some(ExternType::Memory(m)) if m.minimum() <= MEMORY_PAGES_MAX && !m.is_64() => {}
+            Some(ExternType::Memory(m)) => {
+                return Err(format!("memory of {} pages; the limit is {MEMORY_PAGES_MAX}", m.minimum()))
+            }
+            _ => return Err("the module must export its memory as \"memory\"".into()),
+        }
+        let pre = self.linker.instantiate_pre(&module).map_err(|e| format!("{e:#}"))?;
+        self.modules.write().expect("module cache").insert(hash, pre);
+        Ok(hash)
+    }
+
+    /// Is the module with this hash compiled?
+    pub fn is_loaded(&self, hash: &Checksum256) -> bool {
+        self.modules.read().expect("module cache").contains_key(hash)
+    }
+
+    /// Runs the current delivery of `ctx` on the module `hash` (compiled by
+    /// [`WasmRuntime::validate`]).
+    pub fn call(&self, ctx: &mut TxCtx<'_>, hash: &Checksum256) -> Result<(), ActionError> {
+        let contract = ctx.receiver();
+        let pre = self.modules.read().expect("module cache").get(hash).cloned().ok_or_else(|| ActionError::Trap {
+            contract,
+            detail: format!("code {hash} is not loaded"),
+        })?;
+        let code = ctx.action().account;
+        let action = ctx.action().name;
+        let state = HostState { ctx: (ctx as *mut TxCtx<'_>).cast::<TxCtx<'static>>(), memory: None };
+        let mut store = Store::new(&self.engine, state);
+        let trap = |e: wasmtime::Error, fuel_left: u64, ctx: &TxCtx<'_>| -> ActionError {
+            if let Some(HostFail(a)) = e.downcast_ref::<HostFail>() {
+                return a.clone();
+            }
+            if matches!(e.downcast_ref::<Trap>(), Some(Trap::OutOfFuel)) || fuel_left == 0 {
+                return ActionError::CpuExceeded { limit_us: ctx.fuel_limit_us() };
+            }
+            ActionError::Trap { contract, detail: format!("{e:#}") }
+        };
+        store.set_fuel(ctx.fuel_left).expect("fuel is enabled");
+        let result = (|| {
+            let instance = pre.instantiate(&mut store)?;
+            let memory = instance
+                .get_memory(&mut store, "memory")
+                .ok_or_else(|| wasmtime::Error::msg("the module exports no memory"))?;
+            store.data_mut().memory = Some(memory);
+            let apply = instance.get_typed_func::<(i64, i64, i64), ()>(&mut store, "apply")?;
+            apply.call(&mut store, (contract.0 as i64, code.0 as i64, action.0 as i64))
+        })();
+        let left = store.get_fuel().unwrap_or(0);
+        drop(store);
+        ctx.fuel_left = left;
+        result.map_err(|e| trap(e, left, ctx))
+    }
+}
