@@ -28,6 +28,7 @@ impl TestNode {
             http_addr: "127.0.0.1:0".parse().unwrap(),
             intake: IntakeConfig { block_interval: Duration::from_millis(30), ..IntakeConfig::default() },
             sync: SyncPolicy::Always,
+            exec: dawn::exec::ExecConfig::default(),
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(SocketAddr, Intake)>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -128,13 +129,19 @@ fn accepted_in_every_form_and_acknowledged_durable() {
     let b2 = node.sign(node.tx("bob", 2), "bob");
     assert_eq!(node.post("/v1/chain/push_transaction", full(&b2)).0, 200);
     let c = node.sign(node.tx("carol", 3), "carol");
-    let (s, v) = node.post_raw("/v1/chain/push_transaction", "application/octet-stream", codec::encode(&c));
+    let (s, v) =
+        node.post_raw("/v1/chain/push_transaction?wait=applied", "application/octet-stream", codec::encode(&c));
     assert_eq!(s, 200, "{v}");
-    // Status by id.
+    // Applied: executed, with its receipt (these transfers carry no valid transfer data, so
+    // they fail, in their block, with a failed receipt).
+    assert_eq!(v["status"], "applied", "{v}");
+    assert_eq!(v["receipt"]["status"], "hard_fail", "{v}");
+    assert!(v["receipt"]["error"].as_str().unwrap().contains("malformed data for eosio.token::transfer"), "{v}");
+    // Status by id: every earlier block is executed too.
     let (s, st) = node.post("/v1/history/get_transaction", json!({"id": a.id()}));
     assert_eq!(s, 200);
     assert_eq!(st["status"], "irreversible");
-    assert_eq!(st["executed"], false);
+    assert_eq!(st["executed"], true);
     assert_eq!(st["block_num"].as_u64().unwrap(), block);
     let (s, info) = node.post("/v1/chain/get_info", json!({}));
     assert_eq!(s, 200);

@@ -32,6 +32,12 @@ pub trait StateView: Send + Sync {
         let _ = (num, index);
         None
     }
+    /// Up to `limit` rows of table `(code, scope, table)` with id at least `lower`, in id
+    /// order: `(id, value)`.
+    fn table_rows(&self, code: Name, scope: Name, table: Name, lower: u64, limit: usize) -> Vec<(u64, Vec<u8>)> {
+        let _ = (code, scope, table, lower, limit);
+        Vec::new()
+    }
     /// Runs `tx` speculatively against the newest state and returns the minimal scope
     /// declaration `(read, write)`; `None` when this view cannot execute.
     fn compute_scopes(&self, tx: &Transaction) -> Option<Result<(Vec<Name>, Vec<Name>), String>> {

@@ -70,6 +70,23 @@ impl StateView for ExecView {
         r.for_index(index).map(|t| (t.receipt.clone(), t.error.clone()))
     }
 
+    fn table_rows(&self, code: Name, scope: Name, table: Name, lower: u64, limit: usize) -> Vec<(u64, Vec<u8>)> {
+        let store = self.store.read().expect("state lock");
+        let mut out = Vec::new();
+        let mut next = Some(lower);
+        while let Some(id) = next {
+            if out.len() >= limit {
+                break;
+            }
+            let Some(found) = store.lower_bound(code, scope, table, id) else { break };
+            if let Some(v) = store.get(&RowKey { code, scope, table, id: found }) {
+                out.push((found, v.to_vec()));
+            }
+            next = found.checked_add(1);
+        }
+        out
+    }
+
     fn compute_scopes(&self, tx: &Transaction) -> Option<Result<(Vec<Name>, Vec<Name>), String>> {
         let ex = self.executor.read().expect("executor lock");
         Some(ex.compute_scopes(tx, TimePoint::now()).map_err(|e| e.to_string()))

@@ -94,6 +94,12 @@ pub enum IngestError {
     /// The chain log failed; the node stops.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Waiting for execution took longer than allowed.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// A speculative run (compute_scopes) failed: the transaction would fail as written.
+    #[error("the transaction fails when run against the newest state: {0}")]
+    Speculation(String),
 }
 
 /// The JSON error body.
@@ -130,6 +136,8 @@ impl IngestError {
             Self::Overloaded(_) => (503, "overloaded"),
             Self::ShuttingDown => (503, "shutting_down"),
             Self::Internal(_) => (500, "internal"),
+            Self::Timeout(_) => (504, "timeout"),
+            Self::Speculation(_) => (422, "would_fail"),
         }
     }
 

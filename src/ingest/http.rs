@@ -24,6 +24,8 @@ use super::{Ack, IngestError, Intake};
 pub const REQUEST_BYTES_MAX: usize = 1 << 20;
 /// Largest request body for a batch.
 pub const BATCH_REQUEST_BYTES_MAX: usize = 64 << 20;
+/// Most rows one get_table_rows or get_currency_balance returns.
+pub const TABLE_ROWS_MAX: usize = 1_000;
 /// Most transactions in one push_transactions request.
 pub const BATCH_TRANSACTIONS_MAX: usize = 50_000;
 
@@ -122,7 +124,7 @@ async fn route(
         "/v1/chain/push_transaction" if *method == Method::POST => {
             let tx = if binary { intake.decode(body)? } else { parse_push(intake, &json_body(body)?)? };
             let mut r = intake.push(vec![tx]).await;
-            ack_json(r.pop().expect("one result"), query)
+            ack_json(intake, r.pop().expect("one result"), query).await
         }
         "/v1/chain/push_transactions" if *method == Method::POST => {
             let txs: Vec<SignedTransaction> = if binary {
@@ -144,14 +146,13 @@ async fn route(
                 });
             }
             let results = intake.push(txs).await;
-            Ok(Value::Array(
-                results
-                    .into_iter()
-                    .map(|r| {
-                        ack_json(r, query).unwrap_or_else(|e| serde_json::to_value(e.body()).expect("json"))
-                    })
-                    .collect(),
-            ))
+            let mut out = Vec::with_capacity(results.len());
+            for r in results {
+                out.push(
+                    ack_json(intake, r, query).await.unwrap_or_else(|e| serde_json::to_value(e.body()).expect("json")),
+                );
+            }
+            Ok(Value::Array(out))
         }
         "/v1/chain/get_info" if post_or_get => Ok(info_json(intake)),
         "/v1/chain/get_block" if post_or_get => {
@@ -226,18 +227,82 @@ async fn route(
                 Some((Some(p), irreversible)) => {
                     let block = intake.block(p.block)?;
                     let trx = block.transactions.get(p.index as usize).cloned();
-                    Ok(json!({
+                    let receipt = receipt_json(intake, p.block, p.index);
+                    let executed = receipt.is_some();
+                    let mut v = json!({
                         "id": id,
                         "block_num": p.block,
                         "block_index": p.index,
-                        "status": if irreversible { "irreversible" } else { "accepted" },
+                        "status": commitment(executed, irreversible),
                         "irreversible": irreversible,
-                        "executed": false,
-                        "note": "ordered and durable; this node has no exec stage yet, so it is not executed",
+                        "executed": executed,
                         "trx": trx,
-                    }))
+                    });
+                    if let Some(r) = receipt {
+                        v["receipt"] = r;
+                    }
+                    Ok(v)
                 }
             }
+        }
+        "/v1/chain/compute_scopes" if *method == Method::POST => {
+            let v = json_body(body)?;
+            let tx: Transaction = match v.get("transaction") {
+                Some(t) => serde_json::from_value(t.clone()),
+                None => serde_json::from_value(v),
+            }
+            .map_err(|e| IngestError::Malformed(format!("compute_scopes takes a transaction: {e}")))?;
+            let state = intake.state().clone();
+            let r = tokio::task::spawn_blocking(move || state.compute_scopes(&tx))
+                .await
+                .map_err(|e| IngestError::Internal(e.to_string()))?;
+            match r {
+                None => Err(IngestError::NoEndpoint("compute_scopes: this node does not execute".into())),
+                Some(Ok((read, write))) => Ok(json!({"read_scopes": read, "write_scopes": write})),
+                Some(Err(e)) => Err(IngestError::Speculation(e)),
+            }
+        }
+        "/v1/chain/get_table_rows" if post_or_get => {
+            let v = json_body(body)?;
+            let name_field = |k: &str| -> Result<Name, IngestError> {
+                v.get(k)
+                    .and_then(Value::as_str)
+                    .map(String::from)
+                    .or_else(|| param(query, k))
+                    .ok_or_else(|| IngestError::Malformed(format!("give {k}")))?
+                    .parse()
+                    .map_err(|e: chain::NameError| IngestError::Malformed(format!("{k}: {e}")))
+            };
+            let (code, scope, table) = (name_field("code")?, name_field("scope")?, name_field("table")?);
+            let lower = v.get("lower_bound").and_then(Value::as_u64).unwrap_or(0);
+            let limit = v.get("limit").and_then(Value::as_u64).unwrap_or(10).min(TABLE_ROWS_MAX as u64) as usize;
+            let rows = intake.state().table_rows(code, scope, table, lower, limit + 1);
+            let more = rows.len() > limit;
+            let rows: Vec<Value> =
+                rows.into_iter().take(limit).map(|(id, data)| json!({"id": id, "data": hex::encode(data)})).collect();
+            Ok(json!({"rows": rows, "more": more}))
+        }
+        "/v1/chain/get_currency_balance" if post_or_get => {
+            let v = json_body(body)?;
+            let get = |k: &str| v.get(k).and_then(Value::as_str).map(String::from).or_else(|| param(query, k));
+            let code: Name = get("code")
+                .unwrap_or_else(|| "eosio.token".into())
+                .parse()
+                .map_err(|e: chain::NameError| IngestError::Malformed(format!("code: {e}")))?;
+            let account: Name = get("account")
+                .ok_or_else(|| IngestError::Malformed("give account".into()))?
+                .parse()
+                .map_err(|e: chain::NameError| IngestError::Malformed(format!("account: {e}")))?;
+            let symbol = get("symbol");
+            // Balances are `accounts` rows in the holder's scope holding one Asset each.
+            let rows = intake.state().table_rows(code, account, Name::constant("accounts"), 0, TABLE_ROWS_MAX);
+            let balances: Vec<String> = rows
+                .iter()
+                .filter_map(|(_, data)| codec::decode::<chain::Asset>(data, 64).ok())
+                .filter(|a| symbol.as_deref().is_none_or(|s| a.symbol.code() == s))
+                .map(|a| a.to_string())
+                .collect();
+            Ok(json!(balances))
         }
         _ => Err(IngestError::NoEndpoint(format!("{method} {path}"))),
     }
@@ -276,7 +341,43 @@ fn parse_push(intake: &Intake, v: &Value) -> Result<SignedTransaction, IngestErr
     serde_json::from_value(v.clone()).map_err(|e| IngestError::Malformed(e.to_string()))
 }
 
-fn ack_json(r: Result<Ack, IngestError>, query: &str) -> Result<Value, IngestError> {
+/// Longest `?wait=applied` wait.
+pub const WAIT_APPLIED_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The commitment level of a durable transaction.
+fn commitment(executed: bool, irreversible: bool) -> &'static str {
+    match (executed, irreversible) {
+        (true, true) => "irreversible",
+        (true, false) => "applied",
+        (false, _) => "accepted",
+    }
+}
+
+/// The receipt of the transaction at `index` of block `num`, once executed.
+fn receipt_json(intake: &Intake, num: BlockNum, index: u32) -> Option<Value> {
+    let (receipt, error) = intake.state().receipt(num, index)?;
+    let mut v = serde_json::to_value(&receipt).expect("json");
+    if let Some(e) = error {
+        v["error"] = json!(e);
+    }
+    Some(v)
+}
+
+/// Waits until exec has executed block `num`; false after [`WAIT_APPLIED_MAX`].
+async fn wait_applied(intake: &Intake, num: BlockNum) -> bool {
+    let deadline = tokio::time::Instant::now() + WAIT_APPLIED_MAX;
+    loop {
+        if intake.state().executed().is_some_and(|e| e.num >= num) {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+async fn ack_json(intake: &Intake, r: Result<Ack, IngestError>, query: &str) -> Result<Value, IngestError> {
     let ack = r?;
     let mut v = json!({
         "transaction_id": ack.id,
@@ -286,7 +387,19 @@ fn ack_json(r: Result<Ack, IngestError>, query: &str) -> Result<Value, IngestErr
         "executed": false,
     });
     if param(query, "wait").as_deref() == Some("applied") {
-        v["note"] = json!("wait=applied: this node has no exec stage yet; the transaction is durable in its block but not executed");
+        if !wait_applied(intake, ack.block_num).await {
+            return Err(IngestError::Timeout(format!(
+                "transaction {} is durable in block {} but was not executed within {} s; ask get_transaction later",
+                ack.id,
+                ack.block_num,
+                WAIT_APPLIED_MAX.as_secs()
+            )));
+        }
+        if let Some(r) = receipt_json(intake, ack.block_num, ack.index) {
+            v["status"] = json!("applied");
+            v["executed"] = json!(true);
+            v["receipt"] = r;
+        }
     }
     Ok(v)
 }

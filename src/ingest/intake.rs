@@ -375,15 +375,17 @@ impl Intake {
             let h = inner.history.read().expect("history lock");
             (h.head_id(), h.head.map_or(0, |x| x.time.0))
         };
+        // The roots of the newest block exec has finished, for validators to compare.
+        let executed = inner.state.executed();
         let header = BlockHeader {
             previous,
             // Block timestamps strictly increase even if the clock steps back.
             timestamp: TimePoint(TimePoint::now().0.max(head_time + 1)),
             producer: inner.config.producer,
             transaction_mroot: Checksum256::default(),
-            executed_block_num: BlockNum(0),
-            executed_state_root: Checksum256::default(),
-            executed_results_root: Checksum256::default(),
+            executed_block_num: executed.map_or(BlockNum(0), |e| e.num),
+            executed_state_root: executed.map_or_else(Checksum256::default, |e| e.state_root),
+            executed_results_root: executed.map_or_else(Checksum256::default, |e| e.results_root),
             schedule_version: 0,
         };
         let mut txs = Vec::with_capacity(selected.len());

@@ -203,6 +203,7 @@ pub fn run(
             ..IntakeConfig::default()
         },
         sync,
+        exec: crate::exec::ExecConfig::default(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(SocketAddr, Intake)>();

@@ -12,6 +12,7 @@ use crate::chain::{
     codec, Action, BlockId, Bytes, Checksum256, Genesis, Name, PermissionLevel, PrivateKey,
     SignedTransaction, TimePointSec, Transaction,
 };
+use crate::exec::ExecConfig;
 use crate::ingest::{BlockLimits, IntakeConfig};
 use crate::log::SyncPolicy;
 
@@ -35,6 +36,9 @@ pub struct NodeArgs {
     /// Chain log sync policy: `always` (group commit), `interval:MS`, or `never`.
     #[arg(long, default_value = "always")]
     pub sync: SyncPolicy,
+    /// Threads executing a block's independent transactions (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub exec_threads: usize,
 }
 
 impl NodeArgs {
@@ -51,6 +55,10 @@ impl NodeArgs {
                 ..IntakeConfig::default()
             },
             sync: self.sync,
+            exec: ExecConfig {
+                threads: if self.exec_threads == 0 { ExecConfig::default().threads } else { self.exec_threads },
+                ..ExecConfig::default()
+            },
         }
     }
 }
@@ -82,6 +90,29 @@ pub enum GetCommand {
     Account {
         /// Account name.
         name: String,
+    },
+    /// Rows of a contract table (values in hex).
+    Table {
+        /// The contract.
+        code: String,
+        /// The scope.
+        scope: String,
+        /// The table.
+        table: String,
+        /// Most rows.
+        #[arg(long, default_value_t = 10)]
+        limit: u64,
+        /// First id.
+        #[arg(long, default_value_t = 0)]
+        lower_bound: u64,
+    },
+    /// An account's token balances.
+    Balance {
+        /// The account.
+        account: String,
+        /// The token contract.
+        #[arg(long, default_value = "eosio.token")]
+        code: String,
     },
 }
 
@@ -188,8 +219,17 @@ pub struct PushArgs {
     /// The action name.
     pub action: String,
     /// Action data, hex.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", conflicts_with = "json")]
     pub data: String,
+    /// Action data as JSON, for the system and token actions (transfer, create, issue,
+    /// retire, open, close, newaccount, updateauth, deleteauth, setcode, setprods), e.g.
+    /// '{"from":"alice","to":"bob","quantity":"1.0000 SYS","memo":""}'.
+    #[arg(long)]
+    pub json: Option<String>,
+    /// Declare only the scopes given (and the authorizing actors) instead of asking the
+    /// node to compute them by running the transaction against its newest state.
+    #[arg(long)]
+    pub no_compute_scopes: bool,
     /// Authorizations, `actor@permission` (repeatable).
     #[arg(long = "auth", required = true)]
     pub auth: Vec<String>,
@@ -345,8 +385,20 @@ fn names(list: &[String]) -> anyhow::Result<Vec<Name>> {
     list.iter().map(|s| s.parse::<Name>().map_err(anyhow::Error::from)).collect()
 }
 
-/// Builds and signs the transaction `args` describes against the chain facts in `info`.
-pub fn build_push(args: &PushArgs, info: &Value) -> anyhow::Result<SignedTransaction> {
+fn action_data(args: &PushArgs) -> anyhow::Result<Vec<u8>> {
+    let Some(text) = &args.json else {
+        return hex::decode(&args.data).context("--data must be hex");
+    };
+    let v: Value = serde_json::from_str(text).context("--json is not JSON")?;
+    let action: Name = args.action.parse()?;
+    match crate::exec::native::encode_json_data(action, &v) {
+        Some(r) => r.map_err(|e| anyhow::anyhow!("--json for {action}: {e}")),
+        None => bail!("--json knows the system and token actions only; give --data in hex for {action}"),
+    }
+}
+
+/// Builds the unsigned transaction `args` describes against the chain facts in `info`.
+pub fn build_unsigned(args: &PushArgs, info: &Value) -> anyhow::Result<(Transaction, crate::chain::ChainId)> {
     let chain: Checksum256 = info["chain_id"].as_str().context("get_info has no chain_id")?.parse()?;
     let head: Checksum256 =
         info["head_block_id"].as_str().context("get_info has no head_block_id")?.parse()?;
@@ -377,19 +429,53 @@ pub fn build_push(args: &PushArgs, info: &Value) -> anyhow::Result<SignedTransac
             account: args.contract.parse()?,
             name: args.action.parse()?,
             authorization,
-            data: Bytes(hex::decode(&args.data).context("--data must be hex")?),
+            data: Bytes(action_data(args)?),
         }],
     };
+    Ok((tx, crate::chain::ChainId(chain)))
+}
+
+/// Signs `tx` with the keys of `args`.
+pub fn sign_push(args: &PushArgs, tx: Transaction, chain: &crate::chain::ChainId) -> anyhow::Result<SignedTransaction> {
     let keys: Vec<PrivateKey> =
         args.keys.iter().map(|k| k.parse()).collect::<Result<_, _>>().context("bad --key")?;
     let refs: Vec<&PrivateKey> = keys.iter().collect();
-    Ok(SignedTransaction::sign(tx, &refs, &crate::chain::ChainId(chain)))
+    Ok(SignedTransaction::sign(tx, &refs, chain))
+}
+
+/// Builds and signs the transaction `args` describes against the chain facts in `info`,
+/// with exactly the scopes given.
+pub fn build_push(args: &PushArgs, info: &Value) -> anyhow::Result<SignedTransaction> {
+    let (tx, chain) = build_unsigned(args, info)?;
+    sign_push(args, tx, &chain)
+}
+
+/// Adds the scopes the node computed to the declaration: written ones to `write_scopes`,
+/// read ones (not written) to `read_scopes`; both stay sorted and unique.
+fn merge_scopes(tx: &mut Transaction, read: Vec<Name>, write: Vec<Name>) {
+    tx.write_scopes.extend(write);
+    tx.write_scopes.sort();
+    tx.write_scopes.dedup();
+    tx.read_scopes.extend(read);
+    tx.read_scopes.retain(|r| tx.write_scopes.binary_search(r).is_err());
+    tx.read_scopes.sort();
+    tx.read_scopes.dedup();
 }
 
 async fn push(args: PushArgs) -> anyhow::Result<()> {
     let url = args.url.url.trim_end_matches('/').to_string();
     let info = get_info(&url).await?;
-    let st = build_push(&args, &info)?;
+    let (mut tx, chain) = build_unsigned(&args, &info)?;
+    if !args.no_compute_scopes {
+        let (status, v) = client::post_json(&format!("{url}/v1/chain/compute_scopes"), &json!({"transaction": tx})).await?;
+        if status != 200 {
+            bail!("computing scopes: {} ({status}); fix the action, or pass --no-compute-scopes with --read/--write", v["message"].as_str().unwrap_or(&v.to_string()));
+        }
+        let list = |k: &str| -> anyhow::Result<Vec<Name>> { Ok(serde_json::from_value(v[k].clone())?) };
+        merge_scopes(&mut tx, list("read_scopes")?, list("write_scopes")?);
+        tracing::info!(target: "dawn::node", read = %names_text(&tx.read_scopes), write = %names_text(&tx.write_scopes), "scopes computed");
+    }
+    let st = sign_push(&args, tx, &chain)?;
     let body = json!({
         "signatures": st.signatures,
         "compression": "none",
@@ -414,6 +500,13 @@ async fn get(cmd: GetCommand) -> anyhow::Result<()> {
         }
         GetCommand::Tx { id } => ("/v1/history/get_transaction", json!({"id": id})),
         GetCommand::Account { name } => ("/v1/chain/get_account", json!({"account_name": name})),
+        GetCommand::Table { code, scope, table, limit, lower_bound } => (
+            "/v1/chain/get_table_rows",
+            json!({"code": code, "scope": scope, "table": table, "limit": limit, "lower_bound": lower_bound}),
+        ),
+        GetCommand::Balance { account, code } => {
+            ("/v1/chain/get_currency_balance", json!({"code": code, "account": account}))
+        }
     };
     let (status, v) = client::post_json(&format!("{}{path}", url.trim_end_matches('/')), &body).await?;
     println!("{}", serde_json::to_string_pretty(&v)?);
@@ -421,4 +514,8 @@ async fn get(cmd: GetCommand) -> anyhow::Result<()> {
         bail!("request failed ({status})");
     }
     Ok(())
+}
+
+fn names_text(list: &[Name]) -> String {
+    list.iter().map(Name::to_string).collect::<Vec<_>>().join(",")
 }

@@ -1,21 +1,23 @@
 //! Wiring the stages into a node: the data directory, the genesis, the chain log, intake
-//! and its HTTP API, and clean shutdown.
+//! and its HTTP API, exec and the results log, and clean shutdown.
 //!
 //! # Data directory
-//! `genesis.json` (written at first start; a restart must find the same one) and `chain/`
-//! (the chain log). A running node holds the chain log's lock.
+//! `genesis.json` (written at first start; a restart must find the same one), `chain/`
+//! (the chain log) and `results/` (the results log). A running node holds both logs' locks.
 //!
 //! # Tasks
-//! The HTTP server and the block producer run on one tokio runtime. If the producer fails
-//! (the chain log cannot be written) the node stops with an error: a critical task never
-//! dies quietly. Ctrl-C stops taking transactions, seals what is queued, syncs and exits.
+//! The HTTP server and the block producer run on one tokio runtime; exec runs on its own
+//! `dawn-exec` thread (and its worker pool), following the chain log. Intake reads the
+//! executed state through exec's [`crate::chain::StateView`]. If the producer or exec
+//! fails the node stops with an error: a critical task never dies quietly. Ctrl-C stops
+//! taking transactions, seals what is queued, lets exec finish the durable blocks, syncs
+//! and exits.
 
 pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod dev;
 pub mod erc20;
-mod genesis_state;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,11 +25,11 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 
-use crate::chain::{Genesis, PrivateKey};
+use crate::chain::{Genesis, PrivateKey, StateView};
+use crate::exec::{ExecConfig, ExecStage, ExecView};
 use crate::ingest::{http, Intake, IntakeConfig};
 use crate::log::{Config as LogConfig, Log, SyncPolicy};
 
-pub use genesis_state::GenesisState;
 
 /// Where and how a node runs.
 #[derive(Debug, Clone)]
@@ -40,6 +42,8 @@ pub struct NodeConfig {
     pub intake: IntakeConfig,
     /// Chain log sync policy.
     pub sync: SyncPolicy,
+    /// Exec settings.
+    pub exec: ExecConfig,
 }
 
 /// Reads the genesis stored in `data_dir`, or stores `genesis` there on first start. A
@@ -78,6 +82,8 @@ pub struct Node {
     pub chain_log: Log,
     /// The bound HTTP address.
     pub http_addr: SocketAddr,
+    /// The executed state.
+    pub exec: ExecView,
 }
 
 /// Starts a single-producer node and runs it until `shutdown` completes or a critical task
@@ -102,14 +108,30 @@ pub async fn run(
     let chain_log = tokio::task::spawn_blocking(move || Log::open_path(&chain_dir, log_config))
         .await?
         .context("opening the chain log")?;
-    let state = Arc::new(GenesisState::new(&genesis));
+    let results_dir = config.data_dir.join("results");
+    let results_config = LogConfig { sync: config.sync, ..LogConfig::default() };
+    let results_log = tokio::task::spawn_blocking(move || Log::open_path(&results_dir, results_config))
+        .await?
+        .context("opening the results log")?;
+    let stage = {
+        let (g, chain, results, exec) = (genesis.clone(), chain_log.clone(), results_log.clone(), config.exec.clone());
+        tokio::task::spawn_blocking(move || ExecStage::open(&g, chain, results, exec)).await?.context("starting exec")?
+    };
+    let view = stage.view();
+    let state: Arc<dyn StateView> = Arc::new(view.clone());
+    let (exec_done_tx, exec_done_rx) = tokio::sync::oneshot::channel();
+    let handle = tokio::runtime::Handle::current();
+    let exec_thread = std::thread::Builder::new().name("dawn-exec".into()).spawn(move || {
+        let r = stage.run(handle);
+        let _ = exec_done_tx.send(r);
+    })?;
     let intake_config = IntakeConfig { producer: producer.producer_name, ..config.intake };
     let intake = Intake::open(intake_config, genesis.chain_id(), producer_key, chain_log.clone(), state)?;
     let listener = http::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     let http_addr = listener.local_addr()?;
-    let node = Node { intake: intake.clone(), chain_log: chain_log.clone(), http_addr };
+    let node = Node { intake: intake.clone(), chain_log: chain_log.clone(), http_addr, exec: view };
     on_ready(&node);
     tracing::info!(target: "dawn::node", %http_addr, "node running");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -122,6 +144,8 @@ pub async fn run(
     };
     tokio::pin!(shutdown);
     tokio::pin!(producer_task);
+    tokio::pin!(exec_done_rx);
+    let mut exec_result = None;
     let result = tokio::select! {
         _ = &mut shutdown => {
             tracing::info!(target: "dawn::node", "stopping: sealing queued transactions");
@@ -134,10 +158,30 @@ pub async fn run(
                 Err(e) => Err(anyhow::Error::from(e).context("block producer failed")),
             }
         }
+        r = &mut exec_done_rx => {
+            let e = match r {
+                Ok(Err(e)) => anyhow::Error::from(e),
+                _ => anyhow::anyhow!("exec stopped unexpectedly"),
+            };
+            tracing::error!(target: "dawn::node", error = %e, "exec failed; the node stops");
+            exec_result = Some(Ok(()));
+            intake.stop();
+            let _ = producer_task.await;
+            Err(e.context("exec failed"))
+        }
     };
     let _ = stop_tx.send(());
     let _ = server.await;
     let log = chain_log.clone();
     tokio::task::spawn_blocking(move || log.close()).await??;
-    result
+    // Exec finishes the durable blocks, then sees the chain log closed and stops.
+    if exec_result.is_none() {
+        exec_result = Some(exec_done_rx.await.unwrap_or_else(|_| Err(crate::exec::ExecError::Log { what: "exec", detail: "the exec thread panicked".into() })));
+    }
+    let _ = tokio::task::spawn_blocking(move || exec_thread.join()).await;
+    match (result, exec_result) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Some(Err(e))) => Err(anyhow::Error::from(e).context("exec failed")),
+        (Ok(()), _) => Ok(()),
+    }
 }
