@@ -1,6 +1,11 @@
 //! The `dawn` command line.
 
 use clap::{Parser, Subcommand};
+
+// Exec allocates on its worker threads and frees on the committing thread; glibc's malloc
+// serializes such cross-thread frees on arena locks, mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracing_subscriber::EnvFilter;
 
 /// dawn: a producer node for an EOS.IO-style blockchain, built around a segmented log.

@@ -90,7 +90,7 @@ pub struct ExecutedHead {
 /// The executor.
 pub struct Executor {
     config: ExecConfig,
-    pool: rayon::ThreadPool,
+    pool: Arc<rayon::ThreadPool>,
     store: Arc<RwLock<Store>>,
     contracts: Contracts,
     deferred: DeferredIndex,
@@ -153,11 +153,13 @@ impl Executor {
 
     /// An executor over a loaded state whose newest executed block is `head`.
     pub fn from_store(store: Store, head: Option<ExecutedHead>, config: ExecConfig) -> Result<Self, ExecError> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(config.threads.max(1))
-            .thread_name(|i| format!("dawn-exec-{i}"))
-            .build()
-            .map_err(|e| ExecError::Engine(e.to_string()))?;
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(config.threads.max(1))
+                .thread_name(|i| format!("dawn-exec-{i}"))
+                .build()
+                .map_err(|e| ExecError::Engine(e.to_string()))?,
+        );
         let wasm = match &config.wasm {
             Some(w) => w.clone(),
             None => Arc::new(WasmRuntime::new().map_err(ExecError::Engine)?),
@@ -245,9 +247,11 @@ impl Executor {
                 kind: ItemKind::Deferred { sender, sender_id, expired, scope_error: None },
             });
         }
-        for (i, st) in block.transactions.iter().enumerate() {
-            items.push(self.block_item(i as u32, st));
-        }
+        // Ids and sizes are hashed and encoded on the pool.
+        let this = &*self;
+        let block_items: Vec<Item> =
+            block.transactions.par_iter().enumerate().map(|(i, st)| this.block_item(i as u32, st)).collect();
+        items.extend(block_items);
         items
     }
 
@@ -288,8 +292,14 @@ impl Executor {
     }
 
     /// Executes `block` and returns its results. The state advances; the caller appends
-    /// the results to the results log.
+    /// the results to the results log. All parallel work (waves, hashing) runs on this
+    /// executor's `threads` workers.
     pub fn execute_block(&mut self, block: &SignedBlock) -> BlockResults {
+        let pool = self.pool.clone();
+        pool.install(|| self.execute_block_on_pool(block))
+    }
+
+    fn execute_block_on_pool(&mut self, block: &SignedBlock) -> BlockResults {
         let facts = BlockFacts { num: block.header.block_num(), time: block.header.timestamp };
         let mut setup = Vec::new();
         let items = self.items(block, facts, &mut setup);
@@ -307,7 +317,7 @@ impl Executor {
                 let (store, contracts) = (&*store, &self.contracts);
                 let run = |i: &usize| (*i, run_item(store, contracts, facts, &items[*i]));
                 if wave.len() > 1 && self.config.threads > 1 {
-                    self.pool.install(|| wave.par_iter().map(run).collect())
+                    wave.par_iter().map(run).collect()
                 } else {
                     wave.iter().map(run).collect()
                 }
@@ -347,6 +357,8 @@ impl Executor {
         let transactions: Vec<TxResult> = items
             .iter()
             .zip(outcomes)
+            .collect::<Vec<_>>()
+            .into_par_iter()
             .map(|(item, o)| {
                 let o = o.expect("every item ran in some wave");
                 TxResult {
@@ -362,7 +374,8 @@ impl Executor {
                 }
             })
             .collect();
-        let results_root = BlockResults::compute_root(&transactions);
+        let leaves: Vec<Checksum256> = transactions.par_iter().map(TxResult::leaf).collect();
+        let results_root = crate::chain::merkle::root(&leaves);
         let results = BlockResults { block_num: facts.num, block_id: block.header.id(), transactions, state_root, results_root };
         self.head = Some(ExecutedHead { num: facts.num, state_root, results_root });
         results

@@ -30,6 +30,12 @@ impl std::fmt::Debug for LtHash {
 impl LtHash {
     /// The vector of one element, given as the parts of its encoding.
     pub fn of(parts: &[&[u8]]) -> Self {
+        let mut out = Self::default();
+        out.add_element(parts);
+        out
+    }
+
+    fn element_bytes(parts: &[&[u8]]) -> [u8; LANES * 2] {
         let mut h = blake3::Hasher::new_derive_key("dawn state row v1");
         for p in parts {
             h.update(&(p.len() as u64).to_le_bytes());
@@ -37,11 +43,23 @@ impl LtHash {
         }
         let mut bytes = [0u8; LANES * 2];
         h.finalize_xof().fill(&mut bytes);
-        let mut out = Self::default();
-        for (lane, pair) in out.0.iter_mut().zip(bytes.chunks_exact(2)) {
-            *lane = u16::from_le_bytes([pair[0], pair[1]]);
+        bytes
+    }
+
+    /// Adds one element's vector without building it separately.
+    pub fn add_element(&mut self, parts: &[&[u8]]) {
+        let bytes = Self::element_bytes(parts);
+        for (lane, pair) in self.0.iter_mut().zip(bytes.chunks_exact(2)) {
+            *lane = lane.wrapping_add(u16::from_le_bytes([pair[0], pair[1]]));
         }
-        out
+    }
+
+    /// Subtracts one element's vector.
+    pub fn sub_element(&mut self, parts: &[&[u8]]) {
+        let bytes = Self::element_bytes(parts);
+        for (lane, pair) in self.0.iter_mut().zip(bytes.chunks_exact(2)) {
+            *lane = lane.wrapping_sub(u16::from_le_bytes([pair[0], pair[1]]));
+        }
     }
 
     /// Adds `other` (the union of the multisets).

@@ -33,6 +33,7 @@
 //! Host API: docs/CONTRACTS.md. Results log and state rows: docs/FORMAT.md.
 
 pub mod apply;
+pub mod bench;
 pub mod context;
 pub mod deferred;
 mod error;

@@ -126,41 +126,28 @@ impl Store {
         changes
     }
 
-    /// Folds changes into the root. Changes to the same row must be given in the order
-    /// they were applied; they are coalesced so each row is hashed at most twice, and the
-    /// hashing runs in parallel.
+    /// Folds changes into the root: for each change, minus the old row's vector, plus the
+    /// new one's. Consecutive changes of one row telescope, so any order and any split
+    /// across threads gives the same root; the hashing runs in parallel.
     pub fn update_root(&mut self, changes: Vec<RowChange>) {
-        let mut net: std::collections::HashMap<RowKey, (Option<Bytes>, Option<Bytes>)> =
-            std::collections::HashMap::with_capacity(changes.len());
-        for c in changes {
-            net.entry(c.key).and_modify(|e| e.1 = c.new.clone()).or_insert((c.old, c.new));
-        }
-        let work: Vec<(RowKey, Option<Bytes>, Option<Bytes>)> =
-            net.into_iter().filter(|(_, (o, n))| o != n).map(|(k, (o, n))| (k, o, n)).collect();
-        let (plus, minus) = work
+        let delta = changes
             .par_iter()
-            .fold(
-                || (LtHash::default(), LtHash::default()),
-                |(mut plus, mut minus), (k, o, n)| {
-                    if let Some(o) = o {
-                        minus.add(&row_hash(k, o));
-                    }
-                    if let Some(n) = n {
-                        plus.add(&row_hash(k, n));
-                    }
-                    (plus, minus)
-                },
-            )
-            .reduce(
-                || (LtHash::default(), LtHash::default()),
-                |(mut p1, mut m1), (p2, m2)| {
-                    p1.add(&p2);
-                    m1.add(&m2);
-                    (p1, m1)
-                },
-            );
-        self.root.add(&plus);
-        self.root.sub(&minus);
+            .with_min_len(256)
+            .fold(LtHash::default, |mut acc, c| {
+                let key = c.key.encode();
+                if let Some(o) = &c.old {
+                    acc.sub_element(&[&key, o]);
+                }
+                if let Some(n) = &c.new {
+                    acc.add_element(&[&key, n]);
+                }
+                acc
+            })
+            .reduce(LtHash::default, |mut a, b| {
+                a.add(&b);
+                a
+            });
+        self.root.add(&delta);
     }
 
     /// Applies writes and updates the root at once.
@@ -180,7 +167,7 @@ impl Store {
             .rows
             .par_iter()
             .fold(LtHash::default, |mut acc, (k, v)| {
-                acc.add(&row_hash(k, v));
+                acc.add_element(&[&k.encode(), v]);
                 acc
             })
             .reduce(LtHash::default, |mut a, b| {

@@ -176,6 +176,32 @@ pub enum NodeCommand {
 /// `dawn bench` targets.
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Pre-built blocks of token transfers through the executor, native and WASM, over
+    /// disjoint pairs and a hot-account mix, on 1 thread and on N (speedups and the VM's
+    /// cost measured in the same run).
+    Exec {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Transfers per measurement.
+        #[arg(long, default_value_t = 50_000)]
+        transfers: usize,
+        /// Accounts (half as many disjoint pairs).
+        #[arg(long, default_value_t = 10_000)]
+        accounts: usize,
+        /// Transfers per block.
+        #[arg(long, default_value_t = 5_000)]
+        block: usize,
+        /// Threads of the parallel runs (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Percent of transfers touching one hot account in the hot mix.
+        #[arg(long, default_value_t = 10)]
+        hot_percent: u32,
+        /// Rounds per figure (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Pre-signed transfers through the real intake (in process and over loopback HTTP),
     /// acknowledged durable, beside plain batched ed25519 verification on the same cores.
     Ingest {
@@ -308,6 +334,26 @@ pub fn run(cmd: NodeCommand) -> anyhow::Result<()> {
                 println!(
                     "{} transactions of {} bytes per phase, {} accounts, batches of {}, {} pushers, sync {}",
                     r.transactions, r.transaction_bytes, r.accounts, r.batch, r.clients, r.sync
+                );
+            }
+            Ok(())
+        }
+        NodeCommand::Bench(BenchCommand::Exec { json, transfers, accounts, block, threads, hot_percent, rounds }) => {
+            let threads = if threads == 0 { ExecConfig::default().threads } else { threads };
+            let plan = crate::exec::bench::ExecPlan { transfers, accounts, block, threads, hot_percent, rounds };
+            let r = crate::exec::bench::run(plan, json)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!("{:<28} {:>12} {:>12} {:>8}", "transfers/s", "1 thread", format!("{threads} threads"), "speedup");
+                let row = |label: &str, a: f64, b: f64| println!("{label:<28} {a:>12.0} {b:>12.0} {:>7.2}x", b / a);
+                row("native, disjoint pairs", r.native_transfers_per_s_1t, r.native_transfers_per_s_nt);
+                row(&format!("native, {}% hot", r.hot_percent), r.native_hot_transfers_per_s_1t, r.native_hot_transfers_per_s_nt);
+                row("wasm, disjoint pairs", r.wasm_transfers_per_s_1t, r.wasm_transfers_per_s_nt);
+                row(&format!("wasm, {}% hot", r.hot_percent), r.wasm_hot_transfers_per_s_1t, r.wasm_hot_transfers_per_s_nt);
+                println!(
+                    "native is {:.2}x wasm on 1 thread; {} transfers in blocks of {}, {} accounts, medians of {} rounds, {} cores",
+                    r.native_over_wasm_1t, r.transfers, r.block, r.accounts, r.rounds, r.cores
                 );
             }
             Ok(())
