@@ -93,3 +93,16 @@ fn hot_account_block_is_serial_equivalent() {
     }
     let _: Name = account(0);
 }
+
+/// Canary: the comparison above can fail. One different amount in one transfer gives
+/// another state root and other results.
+#[test]
+fn canary_a_different_block_differs() {
+    let a = vec![workload::transfers(n("eosio.token"), ACCOUNTS, 50, 10, 7)];
+    let mut b = a.clone();
+    b[0][17] = workload::transfer(n("eosio.token"), account(2), account(3), 999, 17);
+    let (ra, root_a, _) = run(2, &a);
+    let (rb, root_b, _) = run(2, &b);
+    assert_ne!(root_a, root_b);
+    assert_ne!(ra, rb);
+}

@@ -107,7 +107,11 @@ impl Genesis {
             }
         }
         let mut total: i128 = 0;
+        let mut holders = BTreeSet::new();
         for b in &self.balances {
+            if !holders.insert(b.account) {
+                return Err(GenesisError::BadBalance(format!("{} has two balances; give one", b.account)));
+            }
             if !names.contains(&b.account) {
                 return Err(GenesisError::UnknownAccount { what: "a balance", name: b.account });
             }

@@ -61,8 +61,9 @@ fn run_action(ctx: &mut TxCtx<'_>, action: Action, depth: u8) -> Result<(), Acti
         })?;
         let r = dispatch(ctx, receiver, i == 0);
         let d = ctx.current.take().expect("set by begin_delivery");
-        ctx.traces.push(ActionTrace { receiver, action: d.action, depth, console: d.console });
+        let kept = ctx.push_trace(ActionTrace { receiver, action: d.action, depth, console: d.console });
         r?;
+        kept?;
         for x in d.notify {
             if !recipients.contains(&x) {
                 recipients.push(x);

@@ -32,6 +32,9 @@ pub const INLINE_DEPTH_MAX: u8 = 4;
 pub const ROW_BYTES_MAX: usize = 64 << 10;
 /// Most console output kept per action.
 pub const CONSOLE_BYTES_MAX: usize = 4 << 10;
+/// Most bytes of action traces (encoded actions and console output) one transaction may
+/// leave in its result.
+pub const TRACE_BYTES_MAX: usize = 256 << 10;
 /// Most deliveries (receivers, notifications, inline actions) in one transaction.
 pub const DELIVERIES_MAX: usize = 1_024;
 
@@ -119,6 +122,7 @@ pub struct TxCtx<'a> {
     pub deferred_ops: Vec<DeferredOp>,
     /// Traces of finished deliveries, in execution order.
     pub traces: Vec<ActionTrace>,
+    trace_bytes: usize,
     /// The current delivery.
     pub current: Option<Delivery>,
     deliveries: usize,
@@ -147,6 +151,7 @@ impl<'a> TxCtx<'a> {
             fuel_limit,
             deferred_ops: Vec::new(),
             traces: Vec::new(),
+            trace_bytes: 0,
             current: None,
             deliveries: 0,
         }
@@ -383,6 +388,20 @@ impl<'a> TxCtx<'a> {
             cut -= 1;
         }
         c.push_str(&text[..cut]);
+        Ok(())
+    }
+
+    /// Keeps the trace of a finished delivery, within [`TRACE_BYTES_MAX`].
+    pub fn push_trace(&mut self, trace: ActionTrace) -> Result<(), ActionError> {
+        self.trace_bytes += codec::encoded_len(&trace.action) + trace.console.len();
+        self.traces.push(trace);
+        if self.trace_bytes > TRACE_BYTES_MAX {
+            return Err(ActionError::TooLarge {
+                what: "the transaction's action traces",
+                len: self.trace_bytes,
+                max: TRACE_BYTES_MAX,
+            });
+        }
         Ok(())
     }
 

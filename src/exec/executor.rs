@@ -52,7 +52,7 @@ enum ItemKind {
     /// A block transaction with `delay_sec`: store it, run it later.
     Delay { delay_sec: u32, request: DeferredRequest },
     /// A deferred delivery: on failure, notify the sender with `onerror`.
-    Deferred { sender: Name, sender_id: u64, expired: bool, scope_error: Option<String> },
+    Deferred { sender: Name, sender_id: u64, expired: bool },
     /// A transaction whose declaration is malformed: fails at once.
     Refuse(String),
 }
@@ -244,7 +244,7 @@ impl Executor {
                 actions: e.request.actions.clone(),
                 fuel: self.fuel_for(0),
                 net_bytes: 0,
-                kind: ItemKind::Deferred { sender, sender_id, expired, scope_error: None },
+                kind: ItemKind::Deferred { sender, sender_id, expired },
             });
         }
         // Ids and sizes are hashed and encoded on the pool.
@@ -354,7 +354,7 @@ impl Executor {
             store.root()
         };
         self.contracts.accounts_before.clear();
-        let transactions: Vec<TxResult> = items
+        let mut transactions: Vec<TxResult> = items
             .iter()
             .zip(outcomes)
             .collect::<Vec<_>>()
@@ -371,9 +371,11 @@ impl Executor {
                     },
                     error: o.error,
                     traces: o.traces,
+                    traces_pruned: false,
                 }
             })
             .collect();
+        prune_traces(&mut transactions);
         let leaves: Vec<Checksum256> = transactions.par_iter().map(TxResult::leaf).collect();
         let results_root = crate::chain::merkle::root(&leaves);
         let results = BlockResults { block_num: facts.num, block_id: block.header.id(), transactions, state_root, results_root };
@@ -404,6 +406,27 @@ impl Executor {
             }
         }
         store.apply(writes)
+    }
+}
+
+/// Most bytes of action traces one block's results keep; traces of later transactions
+/// are dropped (their receipts stay), so a block's results record stays far below
+/// [`RESULTS_RECORD_BYTES_MAX`].
+pub const BLOCK_TRACE_BYTES_MAX: usize = 64 << 20;
+/// The results log's record limit.
+pub const RESULTS_RECORD_BYTES_MAX: u32 = 128 << 20;
+const _: () = assert!(BLOCK_TRACE_BYTES_MAX <= RESULTS_RECORD_BYTES_MAX as usize / 2);
+
+/// Drops traces past [`BLOCK_TRACE_BYTES_MAX`], in block order (deterministic).
+fn prune_traces(transactions: &mut [TxResult]) {
+    let mut total = 0usize;
+    for t in transactions {
+        let bytes: usize = t.traces.iter().map(|x| codec::encoded_len(&x.action) + x.console.len()).sum();
+        total += bytes;
+        if total > BLOCK_TRACE_BYTES_MAX && !t.traces.is_empty() {
+            t.traces.clear();
+            t.traces_pruned = true;
+        }
     }
 }
 
@@ -440,9 +463,15 @@ fn run_item(store: &Store, contracts: &Contracts, facts: BlockFacts, item: &Item
         _ => {}
     }
     let (expired, deferred_from) = match &item.kind {
-        ItemKind::Deferred { sender, sender_id, expired, scope_error: _ } => (*expired, Some((*sender, *sender_id))),
+        ItemKind::Deferred { sender, sender_id, expired } => (*expired, Some((*sender, *sender_id))),
         _ => (false, None),
     };
+    // A delayed transaction of a block (sent by `eosio`) has no sender contract to notify.
+    let system_sent = deferred_from.is_some_and(|(s, _)| s == EOSIO);
+    if expired && system_sent {
+        return fail(TransactionStatus::Expired, "expired before it could run".into(), 0, Vec::new());
+    }
+    let mut first_fuel = 0;
     let error = if expired {
         ActionError::Deferred("expired before it could run".into())
     } else {
@@ -459,9 +488,10 @@ fn run_item(store: &Store, contracts: &Contracts, facts: BlockFacts, item: &Item
                 }
             }
             Err(e) => {
-                if deferred_from.is_none() || deferred_from.is_some_and(|(s, _)| s == EOSIO) {
+                if deferred_from.is_none() || system_sent {
                     return fail(TransactionStatus::HardFail, e.to_string(), ctx.fuel_used(), std::mem::take(&mut ctx.traces));
                 }
+                first_fuel = ctx.fuel_used();
                 e
             }
         }
@@ -492,7 +522,8 @@ fn run_item(store: &Store, contracts: &Contracts, facts: BlockFacts, item: &Item
     Outcome {
         status,
         error: Some(message),
-        fuel_used: ctx.fuel_used(),
+        // Both runs are billed: the request's and its onerror's.
+        fuel_used: first_fuel + ctx.fuel_used(),
         deferred_ops: if handled.is_ok() { std::mem::take(&mut ctx.deferred_ops) } else { Vec::new() },
         traces: std::mem::take(&mut ctx.traces),
         writes: if handled.is_ok() { ctx.overlay.into_writes().collect() } else { Vec::new() },

@@ -47,6 +47,8 @@ pub struct TxResult {
     pub error: Option<String>,
     /// Deliveries in execution order (those that ran before a failure, for failed ones).
     pub traces: Vec<ActionTrace>,
+    /// True when the block's trace budget was spent and this result's traces were dropped.
+    pub traces_pruned: bool,
 }
 
 impl TxResult {

@@ -109,7 +109,11 @@ pub async fn run(
         .await?
         .context("opening the chain log")?;
     let results_dir = config.data_dir.join("results");
-    let results_config = LogConfig { sync: config.sync, ..LogConfig::default() };
+    let results_config = LogConfig {
+        sync: config.sync,
+        record_bytes_max: crate::exec::executor::RESULTS_RECORD_BYTES_MAX,
+        ..LogConfig::default()
+    };
     let results_log = tokio::task::spawn_blocking(move || Log::open_path(&results_dir, results_config))
         .await?
         .context("opening the results log")?;

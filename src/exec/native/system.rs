@@ -3,9 +3,9 @@
 //! | action | data | authority |
 //! | --- | --- | --- |
 //! | `newaccount` | `{creator, name, owner: Authority, active: Authority}` | `creator` |
-//! | `updateauth` | `{account, permission, parent, auth: Authority}` | `account@owner` for `owner`, else `account` |
-//! | `deleteauth` | `{account, permission}` | `account` |
-//! | `setcode` | `{account, vmtype: u8, vmversion: u8, code: bytes}` | `account` |
+//! | `updateauth` | `{account, permission, parent, auth: Authority}` | `account@owner` for `owner`; else `owner`, the parent, or the permission itself |
+//! | `deleteauth` | `{account, permission}` | `owner`, the parent, or the permission itself |
+//! | `setcode` | `{account, vmtype: u8, vmversion: u8, code: bytes}` | `account@active` or `account@owner` |
 //! | `setprods` | `{schedule: Vec<ProducerKey>}` | `eosio` |
 //!
 //! Every write lands in the affected account's scope (or `eosio`'s for the schedule), so
@@ -95,6 +95,26 @@ pub fn apply(ctx: &mut TxCtx<'_>) -> Result<(), ActionError> {
     }
 }
 
+/// Fails unless the action is authorized by `account` with one of `permissions`.
+fn require_one_of(ctx: &mut TxCtx<'_>, account: Name, permissions: &[Name]) -> Result<(), ActionError> {
+    ctx.charge(20)?;
+    let ok = ctx.action().authorization.iter().any(|l| l.actor == account && permissions.contains(&l.permission));
+    if ok {
+        return Ok(());
+    }
+    let wanted: Vec<String> = permissions.iter().map(|p| format!("{account}@{p}")).collect();
+    Err(ActionError::MissingAuth(wanted.join(" or ")))
+}
+
+fn permission_row(ctx: &mut TxCtx<'_>, account: Name, permission: Name) -> Result<Option<PermissionRow>, ActionError> {
+    ctx.check_scope(account, false)?;
+    let key = RowKey { code: EOSIO, scope: account, table: T_PERMISSION, id: permission.0 };
+    Ok(ctx.row(&key).map(|b| codec::decode(b, 1 << 16).expect("permission rows are written by this module")))
+}
+
+/// Longest chain of parents followed when checking for cycles.
+pub const PERMISSION_DEPTH_MAX: usize = 16;
+
 fn meta(ctx: &mut TxCtx<'_>, account: Name) -> Result<Option<AccountMeta>, ActionError> {
     ctx.check_scope(account, false)?;
     let key = RowKey { code: EOSIO, scope: account, table: T_ACCOUNT, id: 0 };
@@ -131,34 +151,58 @@ fn newaccount(ctx: &mut TxCtx<'_>, a: NewAccount) -> Result<(), ActionError> {
 }
 
 fn updateauth(ctx: &mut TxCtx<'_>, a: UpdateAuth) -> Result<(), ActionError> {
+    check(meta(ctx, a.account)?.is_some(), &format!("account {} does not exist", a.account))?;
     if a.permission == OWNER {
-        ctx.require_auth(a.account, Some(OWNER))?;
+        require_one_of(ctx, a.account, &[OWNER])?;
         check(a.parent.0 == 0, "the owner permission has no parent")?;
     } else {
-        ctx.require_auth(a.account, None)?;
         check(a.permission != EOSIO_CODE, "eosio.code is a reserved permission")?;
+        check(a.permission.0 != 0, "a permission needs a name")?;
         check(a.parent.0 != 0, "a permission other than owner needs a parent")?;
-        let parent = RowKey { code: EOSIO, scope: a.account, table: T_PERMISSION, id: a.parent.0 };
-        ctx.check_scope(a.account, false)?;
-        check(ctx.row(&parent).is_some(), &format!("parent permission {} does not exist", a.parent))?;
         check(a.parent != a.permission, "a permission cannot be its own parent")?;
+        check(a.permission != ACTIVE || a.parent == OWNER, "the parent of active is owner and cannot change")?;
+        // As EOS.IO: changing a permission takes the permission itself, its parent, or owner.
+        require_one_of(ctx, a.account, &[OWNER, a.parent, a.permission])?;
+        // The new parent must exist and must not descend from this permission.
+        let mut at = a.parent;
+        for _ in 0..PERMISSION_DEPTH_MAX {
+            let row = permission_row(ctx, a.account, at)?
+                .ok_or_else(|| ActionError::Assert(format!("parent permission {at} does not exist")))?;
+            if row.parent.0 == 0 {
+                break;
+            }
+            check(row.parent != a.permission, &format!("{} cannot descend from itself", a.permission))?;
+            at = row.parent;
+        }
     }
-    check(meta(ctx, a.account)?.is_some(), &format!("account {} does not exist", a.account))?;
     valid_authority(&a.auth)?;
     put_permission(ctx, a.account, a.permission, &PermissionRow { parent: a.parent, auth: a.auth })
 }
 
 fn deleteauth(ctx: &mut TxCtx<'_>, a: DeleteAuth) -> Result<(), ActionError> {
-    ctx.require_auth(a.account, None)?;
     check(a.permission != OWNER && a.permission != ACTIVE, "cannot delete owner or active")?;
-    ctx.check_scope(a.account, true)?;
-    let key = RowKey { code: EOSIO, scope: a.account, table: T_PERMISSION, id: a.permission.0 };
-    check(ctx.row(&key).is_some(), &format!("permission {} does not exist", a.permission))?;
+    let row = permission_row(ctx, a.account, a.permission)?
+        .ok_or_else(|| ActionError::Assert(format!("permission {} does not exist", a.permission)))?;
+    require_one_of(ctx, a.account, &[OWNER, row.parent, a.permission])?;
+    // A permission with children cannot go: they would point at nothing.
+    let mut id = 0u64;
+    while let Some(found) = ctx.overlay.lower_bound(ctx.base, EOSIO, a.account, T_PERMISSION, id) {
+        ctx.charge(50)?;
+        let child = permission_row(ctx, a.account, Name(found))?.expect("lower_bound returned a live row");
+        check(
+            child.parent != a.permission,
+            &format!("permission {} is the parent of {}; delete that first", a.permission, Name(found)),
+        )?;
+        id = match found.checked_add(1) {
+            Some(x) => x,
+            None => break,
+        };
+    }
     ctx.system_set(a.account, T_PERMISSION, a.permission.0, None)
 }
 
 fn setcode(ctx: &mut TxCtx<'_>, a: SetCode) -> Result<(), ActionError> {
-    ctx.require_auth(a.account, None)?;
+    require_one_of(ctx, a.account, &[ACTIVE, OWNER])?;
     check(a.vmtype == 0 && a.vmversion == 0, "only vmtype 0, vmversion 0 (WASM) is supported")?;
     check(
         !matches!(ctx.contracts.code.get(&a.account), Some(c) if c.is_native()),

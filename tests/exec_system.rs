@@ -1,0 +1,143 @@
+//! The system contract and the exec stage: accounts and permissions, delayed
+//! transactions, and rebuilding state from the chain log with the results log checked.
+
+use dawn::chain::{codec, n, Authority, Name, PermissionLevel, TransactionStatus};
+use dawn::exec::native::system::{DeleteAuth, NewAccount, UpdateAuth};
+use dawn::exec::workload::{self, account, BlockMaker};
+use dawn::exec::{BlockResults, ExecConfig, ExecStage, Executor};
+use dawn::log::{Config as LogConfig, Log};
+
+fn key_auth() -> Authority {
+    Authority::single_key(workload::producer_key().public())
+}
+
+fn errors(r: &BlockResults) -> Vec<String> {
+    r.transactions.iter().map(|t| t.error.clone().unwrap_or_default()).collect()
+}
+
+fn statuses(r: &BlockResults) -> Vec<TransactionStatus> {
+    r.transactions.iter().map(|t| t.receipt.status).collect()
+}
+
+fn with_perm(mut t: dawn::chain::Transaction, perm: &str) -> dawn::chain::Transaction {
+    for a in &mut t.actions {
+        for l in &mut a.authorization {
+            l.permission = n(perm);
+        }
+    }
+    t
+}
+
+#[test]
+fn accounts_and_permissions() {
+    let g = workload::genesis(4);
+    let mut ex = Executor::from_genesis(&g, ExecConfig { threads: 1, ..ExecConfig::default() }).unwrap();
+    let mut maker = BlockMaker::new(&g);
+    let a = account(0);
+    let new = |creator: Name, name: &str| {
+        let na = NewAccount { creator, name: n(name), owner: key_auth(), active: key_auth() };
+        workload::transaction(vec![workload::action(n("eosio"), "newaccount", creator, &na)], vec![], vec![creator, n(name)])
+    };
+    let upd = |perm: &str, parent: &str, auth_perm: &str| {
+        let u = UpdateAuth { account: a, permission: n(perm), parent: if parent.is_empty() { Name(0) } else { n(parent) }, auth: key_auth() };
+        with_perm(workload::transaction(vec![workload::action(n("eosio"), "updateauth", a, &u)], vec![], vec![a]), auth_perm)
+    };
+    let txs = vec![
+        new(a, "fresh"),
+        new(a, "fresh"),
+        new(a, "x.eosio"),
+        upd("trade", "active", "active"),
+        upd("hot", "trade", "trade"),
+        upd("trade", "hot", "owner"),
+        upd("active", "trade", "owner"),
+        upd("owner", "", "active"),
+    ];
+    let r = ex.execute_block(&maker.next(txs));
+    use TransactionStatus::*;
+    assert_eq!(statuses(&r), vec![Executed, HardFail, HardFail, Executed, Executed, HardFail, HardFail, HardFail], "{:?}", errors(&r));
+    let e = errors(&r);
+    assert!(e[1].contains("already exists"), "{e:?}");
+    assert!(e[2].contains("only eosio may create accounts ending in .eosio"), "{e:?}");
+    assert!(e[5].contains("cannot descend from itself"), "{e:?}");
+    assert!(e[6].contains("parent of active is owner"), "{e:?}");
+    assert!(e[7].contains(&format!("missing authority of {a}@owner")), "{e:?}");
+    // The account exists with its permissions; a weak permission cannot replace active.
+    let r = ex.execute_block(&maker.next(vec![upd("active", "owner", "hot")]));
+    assert!(errors(&r)[0].contains("missing authority"), "{:?}", errors(&r));
+    // deleteauth refuses a permission with children, then works bottom-up.
+    let del = |perm: &str, by: &str| {
+        let d = DeleteAuth { account: a, permission: n(perm) };
+        with_perm(workload::transaction(vec![workload::action(n("eosio"), "deleteauth", a, &d)], vec![], vec![a]), by)
+    };
+    let r = ex.execute_block(&maker.next(vec![del("trade", "active"), del("hot", "trade"), del("trade", "active")]));
+    assert_eq!(statuses(&r), vec![HardFail, Executed, Executed], "{:?}", errors(&r));
+    assert!(errors(&r)[0].contains("is the parent of hot"));
+    // Acting with a permission that does not exist fails up front.
+    let t = with_perm(workload::transfer(n("eosio.token"), a, account(1), 1, 1), "trade");
+    let r = ex.execute_block(&maker.next(vec![t]));
+    assert!(errors(&r)[0].contains(&format!("permission {a}@trade does not exist")), "{:?}", errors(&r));
+    let _ = PermissionLevel { actor: a, permission: n("active") };
+}
+
+#[test]
+fn delayed_transactions_run_later() {
+    let g = workload::genesis(4);
+    let mut ex = Executor::from_genesis(&g, ExecConfig { threads: 2, ..ExecConfig::default() }).unwrap();
+    let mut maker = BlockMaker::new(&g);
+    let mut t = workload::transfer(n("eosio.token"), account(0), account(1), 5, 1);
+    t.delay_sec = 1;
+    let mut bad = workload::transfer(n("eosio.token"), account(2), account(3), 1 << 60, 2);
+    bad.delay_sec = 1;
+    let r = ex.execute_block(&maker.next(vec![t, bad]));
+    assert_eq!(statuses(&r), vec![TransactionStatus::Delayed; 2]);
+    assert_eq!(ex.deferred_pending(), 2);
+    ex.execute_block(&maker.next(vec![]));
+    let r = ex.execute_block(&maker.next(vec![]));
+    assert_eq!(statuses(&r), vec![TransactionStatus::Executed, TransactionStatus::HardFail], "{:?}", errors(&r));
+    assert!(errors(&r)[1].contains("overdrawn balance"));
+    assert_eq!(ex.deferred_pending(), 0);
+}
+
+#[test]
+fn stage_rebuilds_state_and_refuses_altered_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = workload::genesis(8);
+    let open = |name: &str| Log::open_path(&dir.path().join(name), LogConfig::default()).unwrap();
+    let mut maker = BlockMaker::new(&g);
+    let blocks: Vec<_> = workload::deploy_wasm_token(8)
+        .into_iter()
+        .chain([workload::transfers(workload::WASM_TOKEN, 8, 40, 20, 3), workload::transfers(n("eosio.token"), 8, 40, 20, 4)])
+        .map(|txs| maker.next(txs))
+        .collect();
+    let chain = open("chain");
+    for b in &blocks {
+        let a = chain.append(&[codec::encode(b)]).unwrap();
+        chain.wait_durable_blocking(a.last()).unwrap();
+    }
+    let cfg = || ExecConfig { threads: 2, ..ExecConfig::default() };
+    // First start: executes and appends every block's results.
+    let stage = ExecStage::open(&g, chain.clone(), open("results"), cfg()).unwrap();
+    let head = stage.head().unwrap();
+    assert_eq!(head.num.0, 4);
+    drop(stage);
+    // Second start, with another thread count: re-execution matches the results log.
+    let results = open("results");
+    assert_eq!(results.next_offset().0, 4);
+    let stage = ExecStage::open(&g, chain.clone(), results.clone(), ExecConfig { threads: 1, ..cfg() }).unwrap();
+    assert_eq!(stage.head(), Some(head));
+    drop(stage);
+    // A results log whose record differs from re-execution is refused.
+    let other = open("other");
+    let mut ex = Executor::from_genesis(&g, cfg()).unwrap();
+    for (i, b) in blocks.iter().enumerate() {
+        let mut r = ex.execute_block(b);
+        if i == 3 {
+            r.transactions[0].receipt.cpu_usage_us += 1;
+        }
+        other.append(&[codec::encode(&r)]).unwrap();
+    }
+    other.close().unwrap();
+    drop(other);
+    let err = ExecStage::open(&g, chain, open("other"), cfg()).err().expect("a tampered results log is refused");
+    assert!(err.to_string().contains("block 4: re-execution differs"), "{err}");
+}
