@@ -234,6 +234,7 @@ fn genesis_validates_and_has_a_stable_chain_id() {
         accounts: vec![GenesisAccount { name: n("alice"), owner_key: k, active_key: k }],
         core_token_max_supply: "1000000.0000 SYS".parse().unwrap(),
         balances: vec![GenesisBalance { account: n("alice"), balance: "10.0000 SYS".parse().unwrap() }],
+        contracts: vec![],
     };
     g.validate().unwrap();
     let json = serde_json::to_string(&g).unwrap();

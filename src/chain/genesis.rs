@@ -36,6 +36,15 @@ pub struct GenesisBalance {
     pub balance: Asset,
 }
 
+/// A WASM contract deployed at genesis on one of its accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisContract {
+    /// The account (created by the genesis).
+    pub account: Name,
+    /// The module (hex in JSON).
+    pub code: super::Bytes,
+}
+
 /// The whole genesis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Genesis {
@@ -51,6 +60,11 @@ pub struct Genesis {
     pub core_token_max_supply: Asset,
     /// Starting balances.
     pub balances: Vec<GenesisBalance>,
+    /// Contracts deployed at genesis. Left out of the encoding (and so of the chain id)
+    /// when empty, so a genesis without contracts keeps the chain id it had before this
+    /// field existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contracts: Vec<GenesisContract>,
 }
 
 /// A genesis that cannot start a chain.
@@ -71,6 +85,9 @@ pub enum GenesisError {
         /// The account.
         name: Name,
     },
+    /// A contract with empty code, or two contracts on one account.
+    #[error("contract of {0}: empty code, or a second contract on the account")]
+    BadContract(Name),
     /// A balance in another symbol, negative, or the total above the maximum supply.
     #[error("bad balance: {0}")]
     BadBalance(String),
@@ -104,6 +121,15 @@ impl Genesis {
         for p in &self.producers {
             if !names.contains(&p.producer_name) {
                 return Err(GenesisError::UnknownAccount { what: "a producer", name: p.producer_name });
+            }
+        }
+        let mut deployed = BTreeSet::new();
+        for c in &self.contracts {
+            if c.account == SYSTEM_ACCOUNT || !names.contains(&c.account) {
+                return Err(GenesisError::UnknownAccount { what: "a contract", name: c.account });
+            }
+            if c.code.0.is_empty() || !deployed.insert(c.account) {
+                return Err(GenesisError::BadContract(c.account));
             }
         }
         let mut total: i128 = 0;

@@ -35,7 +35,7 @@ pub use asset::{Asset, AssetError, Symbol, ASSET_AMOUNT_MAX};
 pub use authority::{Authority, AuthorityError, KeyWeight, PermissionLevelWeight, AUTHORITY_DEPTH_MAX};
 pub use block::{BlockHeader, BlockId, BlockNum, SignedBlock};
 pub use crypto::{verify_batch, Checksum256, KeyError, PrivateKey, PublicKey, Signature};
-pub use genesis::{Genesis, GenesisAccount, GenesisBalance, GenesisError, ProducerKey, SYSTEM_ACCOUNT};
+pub use genesis::{Genesis, GenesisAccount, GenesisBalance, GenesisContract, GenesisError, ProducerKey, SYSTEM_ACCOUNT};
 pub use name::{n, Name, NameError};
 pub use receipt::{TransactionReceipt, TransactionStatus};
 pub use state::{ExecutedRoots, StateView};

@@ -126,6 +126,12 @@ pub fn genesis_rows(genesis: &Genesis) -> Result<Vec<(RowKey, Option<Bytes>)>, E
     for a in &genesis.accounts {
         account(&mut rows, a.name, Authority::single_key(a.owner_key), Authority::single_key(a.active_key), false);
     }
+    for c in &genesis.contracts {
+        // Replaces the account row written above with one carrying the code hash.
+        let meta = AccountMeta { creation: genesis.initial_timestamp, code_hash: Checksum256::hash(&c.code.0), privileged: false };
+        put(&mut rows, EOSIO, c.account, T_ACCOUNT, 0, &meta);
+        rows.push((RowKey { code: EOSIO, scope: c.account, table: T_CODE, id: 0 }, Some(Bytes::from(c.code.0.clone()))));
+    }
     let sym = genesis.core_symbol();
     let code = token::code_of(sym);
     let supply: i64 = genesis.balances.iter().map(|b| b.balance.amount).sum();

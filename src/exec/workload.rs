@@ -52,6 +52,7 @@ pub fn genesis(accounts: usize) -> Genesis {
         balances: (0..accounts)
             .map(|i| GenesisBalance { account: account(i), balance: Asset { amount: 10_000_000_000, symbol: sys() } })
             .collect(),
+        contracts: Vec::new(),
     }
 }
 

@@ -412,6 +412,13 @@ fn serve(node: NodeArgs, genesis: Genesis, key: PrivateKey, dev_banner: bool) ->
                     let k = dev::dev_key(a);
                     println!("  account    {a:<8} {}  {}  1000000.0000 SYS", k.public(), k.to_text());
                 }
+                let k = dev::dev_key(dev::DEV_WASM_TOKEN);
+                println!(
+                    "  contract   {:<8} {}  {}  the WASM token (contracts/token); create a token with it",
+                    dev::DEV_WASM_TOKEN,
+                    k.public(),
+                    k.to_text()
+                );
                 println!("  (development keys: derived from fixed seeds, never use them for value)");
             }
             println!("Ctrl-C stops the node; starting it again resumes this chain.");

@@ -3,11 +3,13 @@
 //! development only: anyone can derive these keys.
 
 use crate::chain::{
-    n, Genesis, GenesisAccount, GenesisBalance, PrivateKey, ProducerKey, TimePoint, SYSTEM_ACCOUNT,
+    n, Bytes, Genesis, GenesisContract, GenesisAccount, GenesisBalance, PrivateKey, ProducerKey, TimePoint, SYSTEM_ACCOUNT,
 };
 
 /// Accounts the dev genesis funds.
 pub const DEV_ACCOUNTS: &[&str] = &["alice", "bob", "carol", "dave"];
+/// The account the dev genesis deploys the WASM token (contracts/token) to.
+pub const DEV_WASM_TOKEN: &str = "wasm.token";
 
 /// The dev key of `account` (`eosio` is the producer).
 pub fn dev_key(account: &str) -> PrivateKey {
@@ -23,6 +25,7 @@ pub fn dev_genesis() -> Genesis {
         producers: vec![ProducerKey { producer_name: SYSTEM_ACCOUNT, block_signing_key: eosio }],
         accounts: DEV_ACCOUNTS
             .iter()
+            .chain([&DEV_WASM_TOKEN])
             .map(|a| GenesisAccount {
                 name: n(a),
                 owner_key: dev_key(a).public(),
@@ -34,5 +37,9 @@ pub fn dev_genesis() -> Genesis {
             .iter()
             .map(|a| GenesisBalance { account: n(a), balance: "1000000.0000 SYS".parse().expect("valid") })
             .collect(),
+        contracts: vec![GenesisContract {
+            account: n(DEV_WASM_TOKEN),
+            code: Bytes(crate::exec::workload::TOKEN_WASM.to_vec()),
+        }],
     }
 }

@@ -112,6 +112,7 @@ pub async fn run(
     let results_config = LogConfig {
         sync: config.sync,
         record_bytes_max: crate::exec::executor::RESULTS_RECORD_BYTES_MAX,
+        batch_bytes_max: 2 * u64::from(crate::exec::executor::RESULTS_RECORD_BYTES_MAX),
         ..LogConfig::default()
     };
     let results_log = tokio::task::spawn_blocking(move || Log::open_path(&results_dir, results_config))
