@@ -425,9 +425,12 @@ const _: () = assert!(BLOCK_TRACE_BYTES_MAX <= RESULTS_RECORD_BYTES_MAX as usize
 
 /// Drops traces past [`BLOCK_TRACE_BYTES_MAX`], in block order (deterministic).
 fn prune_traces(transactions: &mut [TxResult]) {
+    let sizes: Vec<usize> = transactions
+        .par_iter()
+        .map(|t| t.traces.iter().map(|x| codec::encoded_len(&x.action) + x.console.len()).sum())
+        .collect();
     let mut total = 0usize;
-    for t in transactions {
-        let bytes: usize = t.traces.iter().map(|x| codec::encoded_len(&x.action) + x.console.len()).sum();
+    for (t, bytes) in transactions.iter_mut().zip(sizes) {
         total += bytes;
         if total > BLOCK_TRACE_BYTES_MAX && !t.traces.is_empty() {
             t.traces.clear();
