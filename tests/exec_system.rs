@@ -141,3 +141,60 @@ fn stage_rebuilds_state_and_refuses_altered_results() {
     let err = ExecStage::open(&g, chain, open("other"), cfg()).err().expect("a tampered results log is refused");
     assert!(err.to_string().contains("block 4: re-execution differs"), "{err}");
 }
+
+#[test]
+fn snapshots_restart_to_the_same_state_and_bad_ones_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = workload::genesis(8);
+    let open = |name: &str| Log::open_path(&dir.path().join(name), LogConfig::default()).unwrap();
+    let mut maker = BlockMaker::new(&g);
+    let chain = open("chain");
+    let mut append = |txs| {
+        let b = maker.next(txs);
+        let a = chain.append(&[codec::encode(&b)]).unwrap();
+        chain.wait_durable_blocking(a.last()).unwrap();
+    };
+    for txs in workload::deploy_wasm_token(8) {
+        append(txs);
+    }
+    for i in 0..5 {
+        append(workload::transfers(if i % 2 == 0 { workload::WASM_TOKEN } else { n("eosio.token") }, 8, 30, 20, i));
+    }
+    let snaps = dir.path().join("state");
+    let cfg = |interval| ExecConfig {
+        threads: 2,
+        snapshot_dir: Some(snaps.clone()),
+        snapshot_interval_blocks: interval,
+        ..ExecConfig::default()
+    };
+    let stage = ExecStage::open(&g, chain.clone(), open("results"), cfg(2)).unwrap();
+    stage.finish_snapshots();
+    let head = stage.head().unwrap();
+    assert_eq!(head.num.0, 7);
+    drop(stage);
+    let names: Vec<u32> = dawn::exec::snapshot::list(&snaps).iter().map(|(n, _)| n.0).collect();
+    assert_eq!(names, vec![6, 4], "the newest two are kept");
+    // Restart from the snapshot of block 6: same head, same roots.
+    let stage = ExecStage::open(&g, chain.clone(), open("results"), cfg(0)).unwrap();
+    assert_eq!(stage.loaded_snapshot(), Some(dawn::chain::BlockNum(6)));
+    assert_eq!(stage.head(), Some(head));
+    drop(stage);
+    // A damaged newest snapshot is skipped; the older one is used.
+    let newest = dawn::exec::snapshot::list(&snaps)[0].1.clone();
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let last = bytes.len() - 10;
+    bytes[last] ^= 0x55;
+    std::fs::write(&newest, &bytes).unwrap();
+    assert!(dawn::exec::snapshot::read(&newest).is_err());
+    let stage = ExecStage::open(&g, chain.clone(), open("results"), cfg(0)).unwrap();
+    assert_eq!(stage.loaded_snapshot(), Some(dawn::chain::BlockNum(4)));
+    assert_eq!(stage.head(), Some(head));
+    drop(stage);
+    // And without any snapshot, replay from genesis reaches the same state.
+    for (_, p) in dawn::exec::snapshot::list(&snaps) {
+        std::fs::remove_file(p).unwrap();
+    }
+    let stage = ExecStage::open(&g, chain, open("results"), cfg(0)).unwrap();
+    assert_eq!(stage.loaded_snapshot(), None);
+    assert_eq!(stage.head(), Some(head));
+}

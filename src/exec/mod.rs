@@ -16,9 +16,10 @@
 //! - Inline actions, notifications and deferred requests with EOS.IO's order and statuses.
 //!
 //! # Non-goals (for now)
-//! Snapshots: state is rebuilt by replaying the chain log at start. Signature checks of
-//! this producer's own blocks: intake verified them; exec re-checks that every authorizing
-//! account and permission exists in the state it executes against.
+//! Signature checks of this producer's own blocks: intake verified them; exec re-checks
+//! that every authorizing account and permission exists in the state it executes against.
+//! Consensus parameters (CPU defaults, deferred limits) are node settings, not yet part of
+//! the genesis.
 //!
 //! # Threads and ownership
 //! One `dawn-exec` thread ([`stage`]) owns the [`Executor`] and appends to the results
@@ -26,9 +27,11 @@
 //! waves and readers (ingest's [`view::ExecView`]) share it, commits take it briefly.
 //!
 //! # What survives a crash
-//! The results log (group commit). At start the state is rebuilt by re-executing the
-//! chain log from genesis, and every block already in the results log is compared with
-//! its re-execution: a difference stops the node ([`ExecError::Diverged`]).
+//! The results log (group commit) and the state snapshots ([`snapshot`], written whole or
+//! not at all). At start the state is loaded from the newest snapshot that checks out (or
+//! the genesis) and the chain log after it is re-executed; every block already in the
+//! results log is compared with its re-execution: a difference stops the node
+//! ([`ExecError::Diverged`]).
 //!
 //! Host API: docs/CONTRACTS.md. Results log and state rows: docs/FORMAT.md.
 
@@ -42,6 +45,7 @@ pub mod lthash;
 pub mod native;
 pub mod results;
 pub mod scheduler;
+pub mod snapshot;
 pub mod stage;
 pub mod store;
 pub mod system_rows;
@@ -77,6 +81,10 @@ pub struct ExecConfig {
     pub deferred_expiry_sec: u32,
     /// A WASM engine to share (tests and benches start many executors); `None` starts one.
     pub wasm: Option<Arc<wasm::WasmRuntime>>,
+    /// Where the stage keeps state snapshots; `None`: no snapshots (replay from genesis).
+    pub snapshot_dir: Option<std::path::PathBuf>,
+    /// Take a snapshot after every this many blocks (0: never).
+    pub snapshot_interval_blocks: u32,
 }
 
 impl Default for ExecConfig {
@@ -88,6 +96,8 @@ impl Default for ExecConfig {
             deferred_per_block_max: 1_000,
             deferred_expiry_sec: 600,
             wasm: None,
+            snapshot_dir: None,
+            snapshot_interval_blocks: 1_000,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! difference is [`ExecError::Diverged`]), the others are appended. Then a `dawn-exec`
 //! thread follows the chain log until it closes.
 
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 
@@ -14,6 +15,7 @@ use crate::chain::{codec, BlockNum, Genesis, SignedBlock};
 use crate::log::{Log, Offset};
 
 use super::error::ExecError;
+use super::snapshot;
 use super::view::ExecView;
 use super::{ExecConfig, ExecutedHead, Executor};
 
@@ -27,6 +29,9 @@ pub struct ExecStage {
     results: Log,
     head_tx: watch::Sender<Option<ExecutedHead>>,
     view: ExecView,
+    snapshot_busy: Arc<AtomicBool>,
+    snapshot_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    loaded_snapshot: Option<BlockNum>,
 }
 
 fn log_err(what: &'static str) -> impl Fn(String) -> ExecError {
@@ -37,12 +42,25 @@ impl ExecStage {
     /// Rebuilds the state from `genesis` and the chain log, checking or completing the
     /// results log, and returns the stage ready to follow new blocks.
     pub fn open(genesis: &Genesis, chain: Log, results: Log, config: ExecConfig) -> Result<Self, ExecError> {
-        let executor = Executor::from_genesis(genesis, config)?;
+        let (executor, start) = match Self::from_snapshot(&chain, &results, &config)? {
+            Some(x) => x,
+            None => (Executor::from_genesis(genesis, config)?, 0),
+        };
+        let head = executor.head();
         let store = executor.store();
         let executor = Arc::new(RwLock::new(executor));
-        let (head_tx, head_rx) = watch::channel(None);
+        let (head_tx, head_rx) = watch::channel(head);
         let view = ExecView { store, executor: executor.clone(), head: head_rx, results: results.clone() };
-        let stage = Self { executor, chain, results, head_tx, view };
+        let stage = Self {
+            executor,
+            chain,
+            results,
+            head_tx,
+            view,
+            snapshot_busy: Arc::new(AtomicBool::new(false)),
+            snapshot_thread: Mutex::new(None),
+            loaded_snapshot: (start > 0).then_some(BlockNum(start as u32)),
+        };
         let end = stage.chain.durable_end().0;
         if stage.results.next_offset().0 > end {
             return Err(ExecError::Log {
@@ -53,11 +71,11 @@ impl ExecStage {
                 ),
             });
         }
-        if end > 0 {
-            tracing::info!(target: "dawn::exec", blocks = end, "replaying the chain log");
+        if end > start {
+            tracing::info!(target: "dawn::exec", from = start + 1, to = end, "replaying the chain log");
         }
-        let pb = if end > 1_000 { indicatif::ProgressBar::new(end) } else { indicatif::ProgressBar::hidden() };
-        let mut next = 0u64;
+        let pb = if end - start > 1_000 { indicatif::ProgressBar::new(end - start) } else { indicatif::ProgressBar::hidden() };
+        let mut next = start;
         while next < end {
             let recs = stage.chain.read(Offset(next), 256, 64 << 20).map_err(|e| log_err("chain log read")(e.to_string()))?;
             for r in recs {
@@ -68,6 +86,84 @@ impl ExecStage {
         }
         pb.finish_and_clear();
         Ok(stage)
+    }
+
+    /// The newest snapshot that checks out against both logs: its executor, and the number
+    /// of blocks it covers. Snapshots that fail a check are skipped with a warning.
+    fn from_snapshot(chain: &Log, results: &Log, config: &ExecConfig) -> Result<Option<(Executor, u64)>, ExecError> {
+        let Some(dir) = &config.snapshot_dir else { return Ok(None) };
+        let limit = chain.durable_end().0.min(results.next_offset().0);
+        for (num, path) in snapshot::list(dir) {
+            if u64::from(num.0) > limit || num.0 == 0 {
+                continue;
+            }
+            let checked = snapshot::read(&path).map_err(|e| e.to_string()).and_then(|(h, store)| {
+                let block = chain.get(Offset(u64::from(num.0) - 1)).map_err(|e| e.to_string())?;
+                let block: SignedBlock = codec::decode(&block.data, BLOCK_BYTES_MAX).map_err(|e| e.to_string())?;
+                let res = results.get(Offset(u64::from(num.0) - 1)).map_err(|e| e.to_string())?;
+                let res: super::BlockResults = codec::decode(&res.data, 1 << 30).map_err(|e| e.to_string())?;
+                if h.block_num != num || block.header.id() != h.block_id {
+                    return Err(format!("it is of block {} {}, the chain log has {}", h.block_num, h.block_id, block.header.id()));
+                }
+                if res.state_root != h.state_root || res.results_root != h.results_root {
+                    return Err("its roots differ from the results log's".into());
+                }
+                Ok((h, store))
+            });
+            match checked {
+                Ok((h, store)) => {
+                    let head = ExecutedHead { num: h.block_num, state_root: h.state_root, results_root: h.results_root };
+                    tracing::info!(target: "dawn::exec", block = num.0, rows = store.len(), file = %path.display(), "loaded state snapshot");
+                    return Ok(Some((Executor::from_store(store, Some(head), config.clone())?, u64::from(num.0))));
+                }
+                Err(e) => tracing::warn!(target: "dawn::exec", file = %path.display(), error = %e, "skipping a snapshot that does not check out"),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Starts writing a snapshot of the state after `block` on a background thread, unless
+    /// one is being written.
+    fn maybe_snapshot(&self, block: &SignedBlock, head: ExecutedHead) {
+        let ex = self.executor.read().expect("executor lock");
+        let (Some(dir), interval) = (ex.config().snapshot_dir.clone(), ex.config().snapshot_interval_blocks) else { return };
+        if interval == 0 || head.num.0 % interval != 0 || self.snapshot_busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let rows = snapshot::capture(&ex.store().read().expect("state lock"));
+        drop(ex);
+        let id = block.header.id();
+        let busy = self.snapshot_busy.clone();
+        let handle = std::thread::Builder::new().name("dawn-snapshot".into()).spawn(move || {
+            match snapshot::write(&dir, head, id, &rows) {
+                Ok(path) => tracing::info!(target: "dawn::exec::snapshot", block = head.num.0, rows = rows.len(), file = %path.display(), "wrote state snapshot"),
+                Err(e) => tracing::error!(target: "dawn::exec::snapshot", error = %e, "writing a state snapshot failed; the next interval tries again"),
+            }
+            busy.store(false, Ordering::Release);
+        });
+        match handle {
+            Ok(h) => {
+                if let Some(old) = self.snapshot_thread.lock().expect("snapshot lock").replace(h) {
+                    let _ = old.join();
+                }
+            }
+            Err(e) => {
+                tracing::error!(target: "dawn::exec::snapshot", error = %e, "cannot start the snapshot thread");
+                self.snapshot_busy.store(false, Ordering::Release);
+            }
+        }
+    }
+
+    /// The block of the snapshot the state was loaded from at open (`None`: genesis).
+    pub fn loaded_snapshot(&self) -> Option<BlockNum> {
+        self.loaded_snapshot
+    }
+
+    /// Waits for a snapshot being written.
+    pub fn finish_snapshots(&self) {
+        if let Some(h) = self.snapshot_thread.lock().expect("snapshot lock").take() {
+            let _ = h.join();
+        }
     }
 
     /// The read-only view for ingest.
@@ -112,7 +208,9 @@ impl ExecStage {
             self.results.wait_durable_blocking(a.last()).map_err(|e| log_err("results log sync")(e.to_string()))?;
         }
         tracing::debug!(target: "dawn::exec", block = num.0, transactions = results.transactions.len(), state_root = %results.state_root, "executed block");
-        self.head_tx.send_replace(Some(ExecutedHead { num, state_root: results.state_root, results_root: results.results_root }));
+        let head = ExecutedHead { num, state_root: results.state_root, results_root: results.results_root };
+        self.head_tx.send_replace(Some(head));
+        self.maybe_snapshot(&block, head);
         Ok(())
     }
 
@@ -164,6 +262,7 @@ impl ExecStage {
                 self.execute_record(r.offset, &r.data)?;
             }
         }
+        self.finish_snapshots();
         self.results.close().map_err(|e| log_err("results log close")(e.to_string()))?;
         tracing::info!(target: "dawn::exec", head = self.head().map_or(0, |h| h.num.0), "exec stopped");
         Ok(())

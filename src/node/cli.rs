@@ -39,6 +39,10 @@ pub struct NodeArgs {
     /// Threads executing a block's independent transactions (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub exec_threads: usize,
+    /// Write a state snapshot every this many blocks (0: never; a restart then replays the
+    /// whole chain log).
+    #[arg(long, default_value_t = 1_000)]
+    pub snapshot_interval: u32,
 }
 
 impl NodeArgs {
@@ -57,6 +61,7 @@ impl NodeArgs {
             sync: self.sync,
             exec: ExecConfig {
                 threads: if self.exec_threads == 0 { ExecConfig::default().threads } else { self.exec_threads },
+                snapshot_interval_blocks: self.snapshot_interval,
                 ..ExecConfig::default()
             },
         }

@@ -3,7 +3,8 @@
 //!
 //! # Data directory
 //! `genesis.json` (written at first start; a restart must find the same one), `chain/`
-//! (the chain log) and `results/` (the results log). A running node holds both logs' locks.
+//! (the chain log), `results/` (the results log) and `state/` (state snapshots). A running
+//! node holds both logs' locks.
 //!
 //! # Tasks
 //! The HTTP server and the block producer run on one tokio runtime; exec runs on its own
@@ -119,7 +120,8 @@ pub async fn run(
         .await?
         .context("opening the results log")?;
     let stage = {
-        let (g, chain, results, exec) = (genesis.clone(), chain_log.clone(), results_log.clone(), config.exec.clone());
+        let exec = ExecConfig { snapshot_dir: Some(config.data_dir.join("state")), ..config.exec.clone() };
+        let (g, chain, results) = (genesis.clone(), chain_log.clone(), results_log.clone());
         tokio::task::spawn_blocking(move || ExecStage::open(&g, chain, results, exec)).await?.context("starting exec")?
     };
     let view = stage.view();
