@@ -24,7 +24,7 @@ fn start(dir: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_dawn"))
         .args(["dev", "--data-dir"])
         .arg(dir)
-        .args(["--http", &format!("127.0.0.1:{port}"), "--block-interval-ms", "15"])
+        .args(["--http", &format!("127.0.0.1:{port}"), "--block-interval-ms", "15", "--snapshot-interval", "7"])
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -44,10 +44,23 @@ fn wait_ready(rt: &tokio::runtime::Runtime, url: &str) -> Value {
     }
 }
 
+/// A real token transfer from `who` to the next dev account, made unique by its memo.
 fn transfer(info: &Value, who: &str, nonce: u64) -> SignedTransaction {
     let chain = ChainId(info["chain_id"].as_str().unwrap().parse().unwrap());
     let head = BlockId(info["head_block_id"].as_str().unwrap().parse().unwrap());
-    common::transfer(&chain, head, who, nonce)
+    let i = dev::DEV_ACCOUNTS.iter().position(|a| *a == who).unwrap();
+    let to = dev::DEV_ACCOUNTS[(i + 1) % dev::DEV_ACCOUNTS.len()];
+    let mut tx = common::unsigned_transfer(head, who, nonce);
+    let data = dawn::exec::native::token::Transfer {
+        from: dawn::chain::n(who),
+        to: dawn::chain::n(to),
+        quantity: "0.0001 SYS".parse().unwrap(),
+        memo: format!("{nonce}"),
+    };
+    tx.actions[0].data = dawn::chain::Bytes(codec::encode(&data));
+    tx.write_scopes = vec![dawn::chain::n(who), dawn::chain::n(to)];
+    tx.write_scopes.sort();
+    SignedTransaction::sign(tx, &[&dev::dev_key(who)], &chain)
 }
 
 #[test]
@@ -133,9 +146,30 @@ fn sigkill_loses_no_acknowledged_transaction() {
             &serde_json::to_value(&st).unwrap(),
         ))
         .unwrap();
+    assert_eq!(s, 200, "{v}");
+    // Exec caught up after every restart (each start re-executed the chain after its newest
+    // snapshot and matched the results log, or it would not have started); its state root
+    // is the one a replay from genesis computes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let info = loop {
+        let info = wait_ready(&rt, &url);
+        if info["executed_block_num"] == info["head_block_num"] || Instant::now() > deadline {
+            break info;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(s, 200, "{v}");
+    let executed = info["executed_block_num"].as_u64().unwrap();
+    assert!(executed > 0);
+    assert!(tmp.path().join("state").read_dir().unwrap().count() > 0, "snapshots were written");
+    let chain = Log::open_path(&tmp.path().join("chain"), Config::default()).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let results = Log::open_path(scratch.path(), Config { record_bytes_max: 128 << 20, batch_bytes_max: 256 << 20, ..Config::default() }).unwrap();
+    let stage = dawn::exec::ExecStage::open(&dev::dev_genesis(), chain, results, dawn::exec::ExecConfig::default()).unwrap();
+    let replayed = stage.head().unwrap();
+    assert_eq!(u64::from(replayed.num.0), executed, "no block is sealed without transactions");
+    assert_eq!(json!(replayed.state_root), info["executed_state_root"]);
 }
 
 /// Ctrl-C (SIGINT) stops the node cleanly, after sealing what it acknowledged; starting it

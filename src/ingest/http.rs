@@ -406,6 +406,7 @@ async fn ack_json(intake: &Intake, r: Result<Ack, IngestError>, query: &str) -> 
 
 fn info_json(intake: &Intake) -> Value {
     let i = intake.info();
+    let executed = intake.state().executed();
     json!({
         "server_version": env!("CARGO_PKG_VERSION"),
         "chain_id": i.chain_id,
@@ -416,5 +417,8 @@ fn info_json(intake: &Intake) -> Value {
         "last_irreversible_block_num": i.last_irreversible_block_num,
         "last_irreversible_block_id": i.last_irreversible_block_id,
         "pending_transactions": i.pending_transactions,
+        "executed_block_num": executed.map_or(0, |e| e.num.0),
+        "executed_state_root": executed.map(|e| e.state_root),
+        "executed_results_root": executed.map(|e| e.results_root),
     })
 }
