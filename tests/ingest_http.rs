@@ -134,7 +134,8 @@ fn accepted_in_every_form_and_acknowledged_durable() {
     assert_eq!(s, 200, "{v}");
     // Applied: executed, with its receipt (these transfers carry no valid transfer data, so
     // they fail, in their block, with a failed receipt).
-    assert_eq!(v["status"], "applied", "{v}");
+    assert_eq!(v["status"], "irreversible", "{v}");
+    assert_eq!(v["executed"], true, "{v}");
     assert_eq!(v["receipt"]["status"], "hard_fail", "{v}");
     assert!(v["receipt"]["error"].as_str().unwrap().contains("malformed data for eosio.token::transfer"), "{v}");
     // Status by id: every earlier block is executed too.

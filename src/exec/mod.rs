@@ -27,7 +27,8 @@
 //! waves and readers (ingest's [`view::ExecView`]) share it, commits take it briefly.
 //!
 //! # What survives a crash
-//! The results log (group commit) and the state snapshots ([`snapshot`], written whole or
+//! The results log (written without fsync by the node: it is derived, and a tail lost to a
+//! power cut is re-executed) and the state snapshots ([`snapshot`], written whole or
 //! not at all). At start the state is loaded from the newest snapshot that checks out (or
 //! the genesis) and the chain log after it is re-executed; every block already in the
 //! results log is compared with its re-execution: a difference stops the node

@@ -124,7 +124,8 @@ async fn route(
         "/v1/chain/push_transaction" if *method == Method::POST => {
             let tx = if binary { intake.decode(body)? } else { parse_push(intake, &json_body(body)?)? };
             let mut r = intake.push(vec![tx]).await;
-            ack_json(intake, r.pop().expect("one result"), query).await
+            let deadline = tokio::time::Instant::now() + WAIT_APPLIED_MAX;
+            ack_json(intake, r.pop().expect("one result"), query, deadline).await
         }
         "/v1/chain/push_transactions" if *method == Method::POST => {
             let txs: Vec<SignedTransaction> = if binary {
@@ -147,9 +148,13 @@ async fn route(
             }
             let results = intake.push(txs).await;
             let mut out = Vec::with_capacity(results.len());
+            // One deadline for the whole batch: its blocks are executed in order.
+            let deadline = tokio::time::Instant::now() + WAIT_APPLIED_MAX;
             for r in results {
                 out.push(
-                    ack_json(intake, r, query).await.unwrap_or_else(|e| serde_json::to_value(e.body()).expect("json")),
+                    ack_json(intake, r, query, deadline)
+                        .await
+                        .unwrap_or_else(|e| serde_json::to_value(e.body()).expect("json")),
                 );
             }
             Ok(Value::Array(out))
@@ -252,6 +257,9 @@ async fn route(
                 None => serde_json::from_value(v),
             }
             .map_err(|e| IngestError::Malformed(format!("compute_scopes takes a transaction: {e}")))?;
+            if tx.actions.is_empty() {
+                return Err(IngestError::Scopes(chain::ScopeError::NoActions));
+            }
             let state = intake.state().clone();
             let r = tokio::task::spawn_blocking(move || state.compute_scopes(&tx))
                 .await
@@ -274,12 +282,25 @@ async fn route(
                     .map_err(|e: chain::NameError| IngestError::Malformed(format!("{k}: {e}")))
             };
             let (code, scope, table) = (name_field("code")?, name_field("scope")?, name_field("table")?);
-            let lower = v.get("lower_bound").and_then(Value::as_u64).unwrap_or(0);
-            let limit = v.get("limit").and_then(Value::as_u64).unwrap_or(10).min(TABLE_ROWS_MAX as u64) as usize;
+            // Numbers may come as JSON numbers or strings, in the body or the query.
+            let number = |k: &str, default: u64| -> Result<u64, IngestError> {
+                let text = match v.get(k) {
+                    Some(Value::Number(x)) => x.to_string(),
+                    Some(Value::String(x)) => x.clone(),
+                    Some(other) => return Err(IngestError::Malformed(format!("{k}: expected a number, got {other}"))),
+                    None => match param(query, k) {
+                        Some(x) => x,
+                        None => return Ok(default),
+                    },
+                };
+                text.parse().map_err(|_| IngestError::Malformed(format!("{k}: {text:?} is not an unsigned integer")))
+            };
+            let lower = number("lower_bound", 0)?;
+            let limit = number("limit", 10)?.min(TABLE_ROWS_MAX as u64) as usize;
             let rows = intake.state().table_rows(code, scope, table, lower, limit + 1);
             let more = rows.len() > limit;
             let rows: Vec<Value> =
-                rows.into_iter().take(limit).map(|(id, data)| json!({"id": id, "data": hex::encode(data)})).collect();
+                rows.into_iter().take(limit).map(|(id, data)| json!({"id": id.to_string(), "data": hex::encode(data)})).collect();
             Ok(json!({"rows": rows, "more": more}))
         }
         "/v1/chain/get_currency_balance" if post_or_get => {
@@ -363,9 +384,8 @@ fn receipt_json(intake: &Intake, num: BlockNum, index: u32) -> Option<Value> {
     Some(v)
 }
 
-/// Waits until exec has executed block `num`; false after [`WAIT_APPLIED_MAX`].
-async fn wait_applied(intake: &Intake, num: BlockNum) -> bool {
-    let deadline = tokio::time::Instant::now() + WAIT_APPLIED_MAX;
+/// Waits until exec has executed block `num`; false once `deadline` passes.
+async fn wait_applied(intake: &Intake, num: BlockNum, deadline: tokio::time::Instant) -> bool {
     loop {
         if intake.state().executed().is_some_and(|e| e.num >= num) {
             return true;
@@ -377,7 +397,12 @@ async fn wait_applied(intake: &Intake, num: BlockNum) -> bool {
     }
 }
 
-async fn ack_json(intake: &Intake, r: Result<Ack, IngestError>, query: &str) -> Result<Value, IngestError> {
+async fn ack_json(
+    intake: &Intake,
+    r: Result<Ack, IngestError>,
+    query: &str,
+    deadline: tokio::time::Instant,
+) -> Result<Value, IngestError> {
     let ack = r?;
     let mut v = json!({
         "transaction_id": ack.id,
@@ -387,7 +412,7 @@ async fn ack_json(intake: &Intake, r: Result<Ack, IngestError>, query: &str) -> 
         "executed": false,
     });
     if param(query, "wait").as_deref() == Some("applied") {
-        if !wait_applied(intake, ack.block_num).await {
+        if !wait_applied(intake, ack.block_num, deadline).await {
             return Err(IngestError::Timeout(format!(
                 "transaction {} is durable in block {} but was not executed within {} s; ask get_transaction later",
                 ack.id,
@@ -395,11 +420,13 @@ async fn ack_json(intake: &Intake, r: Result<Ack, IngestError>, query: &str) -> 
                 WAIT_APPLIED_MAX.as_secs()
             )));
         }
-        if let Some(r) = receipt_json(intake, ack.block_num, ack.index) {
-            v["status"] = json!("applied");
-            v["executed"] = json!(true);
-            v["receipt"] = r;
-        }
+        let r = receipt_json(intake, ack.block_num, ack.index).ok_or_else(|| {
+            IngestError::Internal(format!("block {} is executed but its results cannot be read", ack.block_num))
+        })?;
+        let irreversible = ack.block_num <= intake.info().last_irreversible_block_num;
+        v["status"] = json!(commitment(true, irreversible));
+        v["executed"] = json!(true);
+        v["receipt"] = r;
     }
     Ok(v)
 }

@@ -168,8 +168,14 @@ pub enum NodeCommand {
     /// Build, sign and send a transaction with one action (like cleos push action).
     Push(PushArgs),
     /// Read chain facts from a node.
-    #[command(subcommand)]
-    Get(GetCommand),
+    Get {
+        /// Where the API is.
+        #[command(flatten)]
+        url: UrlArg,
+        /// What to read.
+        #[command(subcommand)]
+        what: GetCommand,
+    },
     /// Genesis files.
     #[command(subcommand)]
     Genesis(GenesisCommand),
@@ -308,7 +314,7 @@ pub fn run(cmd: NodeCommand) -> anyhow::Result<()> {
             Ok(())
         }
         NodeCommand::Push(args) => runtime()?.block_on(push(args)),
-        NodeCommand::Get(cmd) => runtime()?.block_on(get(cmd)),
+        NodeCommand::Get { url, what } => runtime()?.block_on(get(&url.url, what)),
         NodeCommand::Bench(BenchCommand::Ingest {
             json,
             transactions,
@@ -548,8 +554,7 @@ async fn push(args: PushArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn get(cmd: GetCommand) -> anyhow::Result<()> {
-    let url = std::env::var("DAWN_URL").unwrap_or_else(|_| "http://127.0.0.1:8888".into());
+async fn get(url: &str, cmd: GetCommand) -> anyhow::Result<()> {
     let (path, body) = match cmd {
         GetCommand::Info => ("/v1/chain/get_info", json!({})),
         GetCommand::Block { block } => {

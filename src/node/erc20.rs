@@ -1,7 +1,7 @@
 //! `dawn genesis import-erc20`: an ERC20 holder snapshot (`address,balance[,key]` CSV) as
 //! genesis accounts and balances.
 //!
-//! Mapping (docs/API.md, "Genesis"): each 20-byte address becomes a 12-character account
+//! Mapping (docs/API.md, "Genesis files"): each 20-byte address becomes a 12-character account
 //! name: byte i of SHA-256("dawn-erc20" || address bytes) picks character i from
 //! `abcdefghijklmnopqrstuvwxyz12345` (byte mod 31). Two addresses mapping to one name are an
 //! error naming both. The balance is a decimal in token units with at most the core

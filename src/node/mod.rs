@@ -110,8 +110,11 @@ pub async fn run(
         .await?
         .context("opening the chain log")?;
     let results_dir = config.data_dir.join("results");
+    // The results log is derived: a tail lost to a power cut is re-executed from the chain
+    // log at the next start (and every kept record is compared with its re-execution), so
+    // it is written without fsync and never delays the chain log's group commits.
     let results_config = LogConfig {
-        sync: config.sync,
+        sync: SyncPolicy::Never,
         record_bytes_max: crate::exec::executor::RESULTS_RECORD_BYTES_MAX,
         batch_bytes_max: 2 * u64::from(crate::exec::executor::RESULTS_RECORD_BYTES_MAX),
         ..LogConfig::default()
