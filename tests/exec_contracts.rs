@@ -193,6 +193,26 @@ fn runaway_wasm_fails_only_its_transaction() {
     assert_eq!(r.transactions[4].traces[0].console, "boom");
 }
 
+/// Bytes as a WAT data string.
+fn wat_bytes(b: &[u8]) -> String {
+    b.iter().map(|x| format!("\\{x:02x}")).collect()
+}
+
+/// A contract that sends `inline` from its handler (with `own_only`, only for actions
+/// addressed to itself, not for notifications).
+fn inline_sender(inline: &Action, own_only: bool) -> String {
+    let bytes = codec::encode(inline);
+    let send = format!("(call $send_inline (i32.const 64) (i32.const {}))", bytes.len());
+    let body = if own_only { format!("(if (i64.eq (local.get $c) (local.get $r)) (then {send}))") } else { send };
+    format!(
+        r#"(module {IMPORTS}
+          (memory (export "memory") 1)
+          (data (i32.const 64) "{}")
+          (func (export "apply") (param $r i64) (param $c i64) (param $a i64) {body}))"#,
+        wat_bytes(&bytes)
+    )
+}
+
 #[test]
 fn inline_actions_run_after_notifications_and_unwind_together() {
     let (mut ex, mut maker) = setup(1);
@@ -201,17 +221,7 @@ fn inline_actions_run_after_notifications_and_unwind_together() {
     let relay = n("relay");
     let transfer = Transfer { from: relay, to: account(4), quantity: dawn::chain::Asset { amount: 7, symbol: sys() }, memo: String::new() };
     let inline = workload::action(WASM_TOKEN, "transfer", relay, &transfer);
-    let bytes = codec::encode(&inline);
-    let hex: String = bytes.iter().map(|b| format!("\\{b:02x}")).collect();
-    let wat = format!(
-        r#"(module {IMPORTS}
-          (memory (export "memory") 1)
-          (data (i32.const 64) "{hex}")
-          (func (export "apply") (param $r i64) (param $c i64) (param $a i64)
-            (if (i64.eq (local.get $c) (local.get $r))
-              (then (call $send_inline (i32.const 64) (i32.const {len}))))))"#,
-        len = bytes.len()
-    );
+    let wat = inline_sender(&inline, true);
     let r = deploy(&mut ex, &mut maker, relay, &wat);
     assert!(statuses(&r).iter().all(|s| *s == TransactionStatus::Executed), "{:?}", errors(&r));
     // Fund the relay, then relay: inline transfer relay -> account(4).
@@ -236,16 +246,7 @@ fn inline_actions_run_after_notifications_and_unwind_together() {
     // An inline action authorized by someone else is refused.
     let sneaky = Transfer { from: account(0), ..transfer };
     let inline = workload::action(WASM_TOKEN, "transfer", account(0), &sneaky);
-    let bytes = codec::encode(&inline);
-    let hex: String = bytes.iter().map(|b| format!("\\{b:02x}")).collect();
-    let wat = format!(
-        r#"(module {IMPORTS}
-          (memory (export "memory") 1)
-          (data (i32.const 64) "{hex}")
-          (func (export "apply") (param $r i64) (param $c i64) (param $a i64)
-            (call $send_inline (i32.const 64) (i32.const {len}))))"#,
-        len = bytes.len()
-    );
+    let wat = inline_sender(&inline, false);
     deploy(&mut ex, &mut maker, n("sneaky"), &wat);
     let r = ex.execute_block(&maker.next(vec![call(n("sneaky"), "go", vec![], vec![account(4)])]));
     assert!(errors(&r)[0].contains("may authorize inline actions only as itself"), "{:?}", errors(&r));
@@ -266,7 +267,7 @@ fn deferred_requests_run_later_and_failures_reach_onerror() {
     };
     let req = |data| codec::encode(&DeferredRequest { read_scopes: vec![], write_scopes: vec![d], actions: vec![later(data)] });
     let (ok, bad) = (req(vec![1]), req(vec![0]));
-    let hex = |b: &[u8]| b.iter().map(|x| format!("\\{x:02x}")).collect::<String>();
+    let hex = wat_bytes;
     let wat = format!(
         r#"(module {IMPORTS}
           (memory (export "memory") 1)
