@@ -25,7 +25,8 @@ use super::error::{ActionError, ExecError};
 use super::native::token::{self, Balance, CurrencyStats};
 use super::results::{ActionTrace, BlockResults, Origin, TxResult};
 use super::scheduler::{self, Scoped};
-use super::store::{RowChange, RowKey, Store};
+use super::lthash::LtHash;
+use super::store::{self, RowChange, RowKey, Store};
 use super::system_rows::{
     AccountMeta, DeferredEntry, DeferredRequest, PermissionRow, ProducerSchedule, ACTIVE, EOSIO, EOSIO_TOKEN,
     OWNER, T_ACCOUNT, T_CODE, T_PERMISSION, T_SCHEDULE,
@@ -316,28 +317,47 @@ impl Executor {
         }
         self.contracts.accounts_before.clear();
         let waves = scheduler::group(&scheduler::waves(&items));
+        let mut code_changed = false;
         let mut outcomes: Vec<Option<Outcome>> = (0..items.len()).map(|_| None).collect();
         for wave in waves {
-            let results: Vec<(usize, Outcome)> = {
+            // Each worker also hashes its transactions' row changes against the wave's
+            // state (write scopes in a wave are disjoint, so no other transaction of the
+            // wave changes those rows): the root delta is ready when the wave is.
+            let (results, delta): (Vec<(usize, Outcome)>, LtHash) = {
                 let store = self.store.read().expect("state lock");
                 let (store, contracts) = (&*store, &self.contracts);
-                let run = |i: &usize| (*i, run_item(store, contracts, facts, &items[*i]));
+                let step = |(mut v, mut h): (Vec<(usize, Outcome)>, LtHash), i: &usize| {
+                    let o = run_item(store, contracts, facts, &items[*i]);
+                    store::writes_delta(store, &o.writes, &mut h);
+                    v.push((*i, o));
+                    (v, h)
+                };
                 if wave.len() > 1 && self.config.threads > 1 {
-                    wave.par_iter().map(run).collect()
+                    wave.par_iter().fold(|| (Vec::new(), LtHash::default()), step).reduce(
+                        || (Vec::new(), LtHash::default()),
+                        |(mut v1, mut h1), (v2, h2)| {
+                            v1.extend(v2);
+                            h1.add(&h2);
+                            (v1, h1)
+                        },
+                    )
                 } else {
-                    wave.iter().map(run).collect()
+                    wave.iter().fold((Vec::new(), LtHash::default()), step)
                 }
             };
             let shared = self.store.clone();
             let mut store = shared.write().expect("state lock");
             for (i, mut o) in results {
-                let c = store.apply(std::mem::take(&mut o.writes));
-                for ch in &c {
-                    if ch.key.code == EOSIO && ch.key.table == T_ACCOUNT {
-                        self.contracts.accounts_before.entry(ch.key).or_insert_with(|| ch.old.clone());
+                let writes = std::mem::take(&mut o.writes);
+                let before = &mut self.contracts.accounts_before;
+                store.apply_prehashed(writes, |key, old| {
+                    if key.code == EOSIO && (key.table == T_ACCOUNT || key.table == T_CODE) {
+                        code_changed = true;
+                        if key.table == T_ACCOUNT {
+                            before.entry(*key).or_insert_with(|| old.cloned());
+                        }
                     }
-                }
-                changes.extend(c);
+                });
                 let ops = std::mem::take(&mut o.deferred_ops);
                 changes.extend(self.apply_deferred_ops(&mut store, facts, ops));
                 if let ItemKind::Delay { delay_sec, request } = &items[i].kind {
@@ -347,8 +367,8 @@ impl Executor {
                 }
                 outcomes[i] = Some(o);
             }
+            store.add_prehashed_delta(&delta);
         }
-        let code_changed = changes.iter().any(|c| c.key.code == EOSIO && (c.key.table == T_CODE || c.key.table == T_ACCOUNT));
         let state_root = {
             let mut store = self.store.write().expect("state lock");
             store.update_root(changes);

@@ -6,9 +6,12 @@
 //! contract (`eosio`, see [`super::system_rows`]), so one root covers all of the state.
 //!
 //! # Invariant
-//! `root` is always the [`LtHash`] sum of [`row_hash`] over every row in `rows`: every
-//! mutation goes through [`Store::commit`], which applies the row changes and then the
-//! matching root delta.
+//! `root` is always the [`LtHash`] sum of [`row_hash`] over every row in `rows`. Every
+//! mutation either goes through [`Store::apply`] and then [`Store::update_root`] with the
+//! changes it returned ([`Store::commit`] does both), or through
+//! [`Store::apply_prehashed`] with a delta from [`writes_delta`] computed against this
+//! same store before any of those keys changed (the executor's waves: transactions of one
+//! wave write disjoint scopes, so each one's delta is computed on its worker thread).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -150,6 +153,25 @@ impl Store {
         self.root.add(&delta);
     }
 
+    /// Applies writes whose root delta was computed beforehand by [`writes_delta`] against
+    /// the values they replace; the caller adds that delta with
+    /// [`Store::add_prehashed_delta`] once the batch it covers is applied. `seen` is
+    /// called with each key and the value it replaced.
+    pub fn apply_prehashed(&mut self, writes: Vec<(RowKey, Option<Bytes>)>, mut seen: impl FnMut(&RowKey, Option<&Bytes>)) {
+        for (key, new) in writes {
+            let old = match new {
+                Some(v) => self.rows.insert(key, v),
+                None => self.rows.remove(&key),
+            };
+            seen(&key, old.as_ref());
+        }
+    }
+
+    /// Adds a delta from [`writes_delta`] for writes applied by [`Store::apply_prehashed`].
+    pub fn add_prehashed_delta(&mut self, delta: &LtHash) {
+        self.root.add(delta);
+    }
+
     /// Applies writes and updates the root at once.
     pub fn commit(&mut self, writes: impl IntoIterator<Item = (RowKey, Option<Bytes>)>) {
         let changes = self.apply(writes);
@@ -175,6 +197,24 @@ impl Store {
                 a
             });
         Checksum256(sum.checksum())
+    }
+}
+
+/// Adds to `acc` the root delta of `writes` over `base`: for each row that changes, minus
+/// its current vector, plus its new one.
+pub fn writes_delta(base: &Store, writes: &[(RowKey, Option<Bytes>)], acc: &mut LtHash) {
+    for (k, new) in writes {
+        let old = base.get(k);
+        if old == new.as_ref() {
+            continue;
+        }
+        let key = k.encode();
+        if let Some(o) = old {
+            acc.sub_element(&[&key, o]);
+        }
+        if let Some(n) = new {
+            acc.add_element(&[&key, n]);
+        }
     }
 }
 
