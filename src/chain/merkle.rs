@@ -5,6 +5,7 @@
 //! `SHA-256(0x00 || leaf)`, inner nodes as `SHA-256(0x01 || left || right)`, the split at
 //! the largest power of two below the count, so no leaf is ever duplicated (the
 //! duplicate-last-leaf scheme lets two different lists share a root). Empty: SHA-256("").
+//! Large trees hash their halves in parallel; the root is the same on any thread count.
 
 use super::Checksum256;
 
@@ -26,20 +27,33 @@ fn split(n: usize) -> usize {
     k
 }
 
+/// Subtrees at least this large hash their halves in parallel (on the current rayon pool).
+const PARALLEL_LEAVES_MIN: usize = 1024;
+
 fn root_of_hashed(h: &[Checksum256]) -> Checksum256 {
     match h.len() {
         0 => Checksum256::hash(&[]),
         1 => h[0],
         n => {
             let k = split(n);
-            node_hash(&root_of_hashed(&h[..k]), &root_of_hashed(&h[k..]))
+            let (l, r) = if n >= PARALLEL_LEAVES_MIN {
+                rayon::join(|| root_of_hashed(&h[..k]), || root_of_hashed(&h[k..]))
+            } else {
+                (root_of_hashed(&h[..k]), root_of_hashed(&h[k..]))
+            };
+            node_hash(&l, &r)
         }
     }
 }
 
 /// The root over `leaves` (each a digest, e.g. a transaction id).
 pub fn root(leaves: &[Checksum256]) -> Checksum256 {
-    let hashed: Vec<Checksum256> = leaves.iter().map(leaf_hash).collect();
+    use rayon::prelude::*;
+    let hashed: Vec<Checksum256> = if leaves.len() >= PARALLEL_LEAVES_MIN {
+        leaves.par_iter().map(leaf_hash).collect()
+    } else {
+        leaves.iter().map(leaf_hash).collect()
+    };
     root_of_hashed(&hashed)
 }
 

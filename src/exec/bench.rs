@@ -92,19 +92,22 @@ fn chain(accounts: usize) -> Chain {
     Chain { genesis, setup, maker }
 }
 
-fn blocks(c: &Chain, contract: Name, plan: &ExecPlan, hot: u32, seed: u64) -> Vec<SignedBlock> {
+/// The warm-up block, then the measured blocks.
+fn blocks(c: &Chain, contract: Name, plan: &ExecPlan, hot: u32, seed: u64) -> (SignedBlock, Vec<SignedBlock>) {
     let mut maker = c.maker.clone();
-    workload::transfers(contract, plan.accounts, plan.transfers, hot, seed)
-        .chunks(plan.block)
-        .map(|b| maker.next(b.to_vec()))
-        .collect()
+    let mut txs = workload::transfers(contract, plan.accounts, plan.transfers + plan.block, hot, seed);
+    let warmup = maker.next(txs.drain(..plan.block.min(txs.len())).collect());
+    let blocks = txs.chunks(plan.block).map(|b| maker.next(b.to_vec())).collect();
+    (warmup, blocks)
 }
 
-/// Executes `blocks` after the setup on a fresh executor; transfers per second.
-fn measure(c: &Chain, blocks: &[SignedBlock], threads: usize, wasm: &Arc<WasmRuntime>) -> anyhow::Result<f64> {
+/// Executes `blocks` after the setup and a warm-up block on a fresh executor; transfers
+/// per second. The warm-up (other transfers of the same shape) lets the worker threads
+/// fault in their heaps and stores, so the figure is the steady state.
+fn measure(c: &Chain, warmup: &SignedBlock, blocks: &[SignedBlock], threads: usize, wasm: &Arc<WasmRuntime>) -> anyhow::Result<f64> {
     let config = ExecConfig { threads, wasm: Some(wasm.clone()), ..ExecConfig::default() };
     let mut ex = Executor::from_genesis(&c.genesis, config)?;
-    for b in &c.setup {
+    for b in c.setup.iter().chain([warmup]) {
         ex.execute_block(b);
     }
     let count: usize = blocks.iter().map(|b| b.transactions.len()).sum();
@@ -140,10 +143,10 @@ pub fn run(plan: ExecPlan, quiet: bool) -> anyhow::Result<ExecReport> {
     let pb = bar((cases.len() * plan.rounds) as u64, "exec bench", quiet);
     let mut figures = Vec::new();
     for (contract, hot, threads) in cases {
-        let blocks = blocks(&c, contract, &plan, hot, 42);
+        let (warmup, blocks) = blocks(&c, contract, &plan, hot, 42);
         let mut rounds = Vec::new();
         for _ in 0..plan.rounds.max(1) {
-            rounds.push(measure(&c, &blocks, threads, &wasm)?);
+            rounds.push(measure(&c, &warmup, &blocks, threads, &wasm)?);
             pb.inc(1);
         }
         figures.push(median(rounds));

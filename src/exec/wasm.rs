@@ -24,8 +24,8 @@ use super::system_rows::DeferredRequest;
 
 /// Most pages (64 KiB) of linear memory a contract may use.
 pub const MEMORY_PAGES_MAX: u64 = 64;
-/// Most instances alive at once (one per executor thread at a time, with room).
-pub const INSTANCES_MAX: u32 = 256;
+/// Most instances alive at once: up to [`STORE_REUSE_MAX`] per thread that runs contracts.
+pub const INSTANCES_MAX: u32 = 1024;
 /// Bytes of each pooled memory and table kept mapped between instances.
 pub const KEEP_RESIDENT_BYTES: usize = 64 << 10;
 /// WASM stack, in bytes.
@@ -34,9 +34,9 @@ pub const STACK_BYTES_MAX: usize = 256 << 10;
 pub const CODE_BYTES_MAX: usize = 4 << 20;
 
 struct HostState {
-    /// The context of the running transaction. Valid for the whole life of the `Store`:
-    /// [`WasmRuntime::call`] creates the store, runs one delivery and drops the store before
-    /// it returns, while it holds the `&mut TxCtx` this points to.
+    /// The context of the running transaction, or null between deliveries.
+    /// [`WasmRuntime::call`] sets it, runs one delivery while it holds the `&mut TxCtx` this
+    /// points to, and nulls it before it returns; host functions run only inside that call.
     ctx: *mut TxCtx<'static>,
     memory: Option<Memory>,
 }
@@ -56,8 +56,28 @@ impl std::fmt::Display for HostFail {
 
 impl std::error::Error for HostFail {}
 
+/// Deliveries run in one store before it is dropped (with its instances, which hold pool
+/// slots until then). Each delivery still gets a fresh instance.
+pub const STORE_REUSE_MAX: u32 = 16;
+
+/// A thread's store and module handles, reused across deliveries so that the engine and
+/// module reference counts shared by all threads are not touched on every call.
+struct Local {
+    runtime: usize,
+    store: Store<HostState>,
+    uses: u32,
+    modules: HashMap<Checksum256, InstancePre<HostState>>,
+}
+
+thread_local! {
+    static LOCAL: std::cell::RefCell<Option<Local>> = const { std::cell::RefCell::new(None) };
+}
+
+static RUNTIME_IDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
 /// The engine, the host functions and the compiled modules.
 pub struct WasmRuntime {
+    id: usize,
     engine: Engine,
     linker: Linker<HostState>,
     modules: RwLock<HashMap<Checksum256, InstancePre<HostState>>>,
@@ -297,7 +317,8 @@ impl WasmRuntime {
         let engine = Engine::new(&config).map_err(|e| e.to_string())?;
         let mut linker = Linker::new(&engine);
         add_host_functions(&mut linker).map_err(|e| e.to_string())?;
-        Ok(Self { engine, linker, modules: RwLock::new(HashMap::new()) })
+        let id = RUNTIME_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Self { id, engine, linker, modules: RwLock::new(HashMap::new()) })
     }
 
     /// Compiles and checks a module as `setcode` requires (imports only from the host API
@@ -355,36 +376,59 @@ impl WasmRuntime {
     /// [`WasmRuntime::validate`]).
     pub fn call(&self, ctx: &mut TxCtx<'_>, hash: &Checksum256) -> Result<(), ActionError> {
         let contract = ctx.receiver();
-        let pre = self.modules.read().expect("module cache").get(hash).cloned().ok_or_else(|| ActionError::Trap {
-            contract,
-            detail: format!("code {hash} is not loaded"),
-        })?;
         let code = ctx.action().account;
         let action = ctx.action().name;
-        let state = HostState { ctx: (ctx as *mut TxCtx<'_>).cast::<TxCtx<'static>>(), memory: None };
-        let mut store = Store::new(&self.engine, state);
-        let trap = |e: wasmtime::Error, fuel_left: u64, ctx: &TxCtx<'_>| -> ActionError {
+        let mut local = LOCAL
+            .with(|l| l.borrow_mut().take())
+            .filter(|l| l.runtime == self.id && l.uses < STORE_REUSE_MAX)
+            .unwrap_or_else(|| Local {
+                runtime: self.id,
+                store: Store::new(&self.engine, HostState { ctx: std::ptr::null_mut(), memory: None }),
+                uses: 0,
+                modules: HashMap::new(),
+            });
+        let pre = match local.modules.get(hash) {
+            Some(p) => Some(p.clone()),
+            None => {
+                let p = self.modules.read().expect("module cache").get(hash).cloned();
+                if let Some(p) = &p {
+                    local.modules.insert(*hash, p.clone());
+                }
+                p
+            }
+        };
+        let Some(pre) = pre else {
+            LOCAL.with(|l| *l.borrow_mut() = Some(local));
+            return Err(ActionError::Trap { contract, detail: format!("code {hash} is not loaded") });
+        };
+        local.uses += 1;
+        let store = &mut local.store;
+        store.data_mut().ctx = (ctx as *mut TxCtx<'_>).cast::<TxCtx<'static>>();
+        store.data_mut().memory = None;
+        store.set_fuel(ctx.fuel_left).expect("fuel is enabled");
+        let result = (|| {
+            let instance = pre.instantiate(&mut *store)?;
+            let memory = instance
+                .get_memory(&mut *store, "memory")
+                .ok_or_else(|| wasmtime::Error::msg("the module exports no memory"))?;
+            store.data_mut().memory = Some(memory);
+            let apply = instance.get_typed_func::<(i64, i64, i64), ()>(&mut *store, "apply")?;
+            apply.call(&mut *store, (contract.0 as i64, code.0 as i64, action.0 as i64))
+        })();
+        let left = store.get_fuel().unwrap_or(0);
+        // The context pointer is valid only during this call.
+        store.data_mut().ctx = std::ptr::null_mut();
+        store.data_mut().memory = None;
+        ctx.fuel_left = left;
+        LOCAL.with(|l| *l.borrow_mut() = Some(local));
+        result.map_err(|e| {
             if let Some(HostFail(a)) = e.downcast_ref::<HostFail>() {
                 return a.clone();
             }
-            if matches!(e.downcast_ref::<Trap>(), Some(Trap::OutOfFuel)) || fuel_left == 0 {
+            if matches!(e.downcast_ref::<Trap>(), Some(Trap::OutOfFuel)) || left == 0 {
                 return ActionError::CpuExceeded { limit_us: ctx.fuel_limit_us() };
             }
             ActionError::Trap { contract, detail: format!("{e:#}") }
-        };
-        store.set_fuel(ctx.fuel_left).expect("fuel is enabled");
-        let result = (|| {
-            let instance = pre.instantiate(&mut store)?;
-            let memory = instance
-                .get_memory(&mut store, "memory")
-                .ok_or_else(|| wasmtime::Error::msg("the module exports no memory"))?;
-            store.data_mut().memory = Some(memory);
-            let apply = instance.get_typed_func::<(i64, i64, i64), ()>(&mut store, "apply")?;
-            apply.call(&mut store, (contract.0 as i64, code.0 as i64, action.0 as i64))
-        })();
-        let left = store.get_fuel().unwrap_or(0);
-        drop(store);
-        ctx.fuel_left = left;
-        result.map_err(|e| trap(e, left, ctx))
+        })
     }
 }
