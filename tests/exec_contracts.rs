@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use dawn::chain::{codec, n, Action, Bytes, Name, PermissionLevel, TransactionStatus};
+mod common;
+
+use common::contracts;
+use dawn::chain::{codec, n, Bytes, Name, TransactionStatus};
 use dawn::exec::native::token::{Balance, Transfer, T_ACCOUNTS};
 use dawn::exec::store::RowKey;
 use dawn::exec::wasm::WasmRuntime;
@@ -103,52 +106,18 @@ fn undeclared_scope_fails_naming_it() {
 }
 
 fn deploy(ex: &mut Executor, maker: &mut BlockMaker, name: Name, wat: &str) -> BlockResults {
-    use dawn::exec::native::system::{NewAccount, SetCode};
-    let auth = dawn::chain::Authority::single_key(workload::producer_key().public());
-    let eosio = n("eosio");
-    let code = wat::parse_str(wat).unwrap();
-    let txs = vec![
-        workload::transaction(
-            vec![workload::action(eosio, "newaccount", eosio, &NewAccount { creator: eosio, name, owner: auth.clone(), active: auth })],
-            vec![],
-            vec![eosio, name],
-        ),
-        workload::transaction(
-            vec![workload::action(eosio, "setcode", name, &SetCode { account: name, vmtype: 0, vmversion: 0, code: Bytes(code) })],
-            vec![],
-            vec![name],
-        ),
-    ];
-    ex.execute_block(&maker.next(txs))
+    ex.execute_block(&maker.next(contracts::deploy_txs(name, wat)))
 }
 
-const IMPORTS: &str = r#"
-  (import "env" "eosio_assert" (func $assert (param i32 i32 i32)))
-  (import "env" "db_set" (func $db_set (param i64 i64 i64 i32 i32)))
-  (import "env" "print" (func $print (param i32 i32)))
-  (import "env" "send_inline" (func $send_inline (param i32 i32)))
-  (import "env" "send_deferred" (func $send_deferred (param i64 i32 i32 i32)))
-  (import "env" "read_action_data" (func $read (param i32 i32) (result i32)))
-  (import "env" "action_data_size" (func $size (result i32)))
-"#;
-
 fn call(contract: Name, action: &str, data: Vec<u8>, writes: Vec<Name>) -> dawn::chain::Transaction {
-    let a = Action {
-        account: contract,
-        name: action.parse().unwrap(),
-        authorization: vec![PermissionLevel { actor: account(0), permission: n("active") }],
-        data: Bytes(data),
-    };
-    let mut w = writes;
-    w.push(account(0));
-    workload::transaction(vec![a], vec![], w)
+    contracts::call(account(0), contract, action, data, writes)
 }
 
 #[test]
 fn runaway_wasm_fails_only_its_transaction() {
     let (mut ex, mut maker) = setup(2);
     let wat = format!(
-        r#"(module {IMPORTS}
+        r#"(module {imports}
           (memory (export "memory") 1 64)
           (data (i32.const 16) "boom")
           (func (export "apply") (param $r i64) (param $c i64) (param $a i64)
@@ -169,6 +138,7 @@ fn runaway_wasm_fails_only_its_transaction() {
         tr = n("trap").0 as i64,
         gr = n("grow").0 as i64,
         oob = n("oob").0 as i64,
+        imports = contracts::IMPORTS,
     );
     let c = n("runaway");
     let r = deploy(&mut ex, &mut maker, c, &wat);
@@ -193,26 +163,6 @@ fn runaway_wasm_fails_only_its_transaction() {
     assert_eq!(r.transactions[4].traces[0].console, "boom");
 }
 
-/// Bytes as a WAT data string.
-fn wat_bytes(b: &[u8]) -> String {
-    b.iter().map(|x| format!("\\{x:02x}")).collect()
-}
-
-/// A contract that sends `inline` from its handler (with `own_only`, only for actions
-/// addressed to itself, not for notifications).
-fn inline_sender(inline: &Action, own_only: bool) -> String {
-    let bytes = codec::encode(inline);
-    let send = format!("(call $send_inline (i32.const 64) (i32.const {}))", bytes.len());
-    let body = if own_only { format!("(if (i64.eq (local.get $c) (local.get $r)) (then {send}))") } else { send };
-    format!(
-        r#"(module {IMPORTS}
-          (memory (export "memory") 1)
-          (data (i32.const 64) "{}")
-          (func (export "apply") (param $r i64) (param $c i64) (param $a i64) {body}))"#,
-        wat_bytes(&bytes)
-    )
-}
-
 #[test]
 fn inline_actions_run_after_notifications_and_unwind_together() {
     let (mut ex, mut maker) = setup(1);
@@ -221,7 +171,7 @@ fn inline_actions_run_after_notifications_and_unwind_together() {
     let relay = n("relay");
     let transfer = Transfer { from: relay, to: account(4), quantity: dawn::chain::Asset { amount: 7, symbol: sys() }, memo: String::new() };
     let inline = workload::action(WASM_TOKEN, "transfer", relay, &transfer);
-    let wat = inline_sender(&inline, true);
+    let wat = contracts::inline_sender(&inline, true);
     let r = deploy(&mut ex, &mut maker, relay, &wat);
     assert!(statuses(&r).iter().all(|s| *s == TransactionStatus::Executed), "{:?}", errors(&r));
     // Fund the relay, then relay: inline transfer relay -> account(4).
@@ -246,7 +196,7 @@ fn inline_actions_run_after_notifications_and_unwind_together() {
     // An inline action authorized by someone else is refused.
     let sneaky = Transfer { from: account(0), ..transfer };
     let inline = workload::action(WASM_TOKEN, "transfer", account(0), &sneaky);
-    let wat = inline_sender(&inline, false);
+    let wat = contracts::inline_sender(&inline, false);
     deploy(&mut ex, &mut maker, n("sneaky"), &wat);
     let r = ex.execute_block(&maker.next(vec![call(n("sneaky"), "go", vec![], vec![account(4)])]));
     assert!(errors(&r)[0].contains("may authorize inline actions only as itself"), "{:?}", errors(&r));
@@ -255,50 +205,11 @@ fn inline_actions_run_after_notifications_and_unwind_together() {
 #[test]
 fn deferred_requests_run_later_and_failures_reach_onerror() {
     let (mut ex, mut maker) = setup(1);
-    use dawn::exec::system_rows::DeferredRequest;
     let d = n("deferrer");
-    // "go" schedules, 1 s later, its own action "later" (data selects fail or succeed);
-    // "later" writes a row, or fails when its data is [0]; "onerror" writes another row.
-    let later = |data: Vec<u8>| Action {
-        account: d,
-        name: n("later"),
-        authorization: vec![PermissionLevel { actor: d, permission: n("active") }],
-        data: Bytes(data),
-    };
-    let req = |data| codec::encode(&DeferredRequest { read_scopes: vec![], write_scopes: vec![d], actions: vec![later(data)] });
-    let (ok, bad) = (req(vec![1]), req(vec![0]));
-    let hex = wat_bytes;
-    let wat = format!(
-        r#"(module {IMPORTS}
-          (memory (export "memory") 1)
-          (data (i32.const 0) "fail")
-          (data (i32.const 256) "{okh}")
-          (data (i32.const 1024) "{badh}")
-          (func (export "apply") (param $r i64) (param $c i64) (param $a i64)
-            (if (i64.eq (local.get $a) (i64.const {go}))
-              (then
-                (drop (call $read (i32.const 8) (i32.const 1)))
-                (if (i32.load8_u (i32.const 8))
-                  (then (call $send_deferred (i64.const 1) (i32.const 1) (i32.const 256) (i32.const {okl})))
-                  (else (call $send_deferred (i64.const 2) (i32.const 1) (i32.const 1024) (i32.const {badl}))))))
-            (if (i64.eq (local.get $a) (i64.const {lt}))
-              (then
-                (drop (call $read (i32.const 8) (i32.const 1)))
-                (call $assert (i32.load8_u (i32.const 8)) (i32.const 0) (i32.const 4))
-                (call $db_set (local.get $r) (i64.const 1) (i64.const 1) (i32.const 0) (i32.const 4))))
-            (if (i64.eq (local.get $a) (i64.const {oe}))
-              (then (call $db_set (local.get $r) (i64.const 1) (i64.const 2) (i32.const 0) (i32.const 4))))))"#,
-        okh = hex(&ok),
-        badh = hex(&bad),
-        okl = ok.len(),
-        badl = bad.len(),
-        go = n("go").0 as i64,
-        lt = n("later").0 as i64,
-        oe = n("onerror").0 as i64,
-    );
+    let wat = contracts::deferrer(d);
     let r = deploy(&mut ex, &mut maker, d, &wat);
     assert!(statuses(&r).iter().all(|s| *s == TransactionStatus::Executed), "{:?}", errors(&r));
-    let r = ex.execute_block(&maker.next(vec![call(d, "go", vec![1], vec![d]), call(d, "go", vec![0], vec![d])]));
+    let r = ex.execute_block(&maker.next(vec![call(d, "go", contracts::defer_data(true, 1), vec![d]), call(d, "go", contracts::defer_data(false, 2), vec![d])]));
     assert_eq!(statuses(&r), vec![TransactionStatus::Executed; 2], "{:?}", errors(&r));
     assert_eq!(ex.deferred_pending(), 2);
     // 500 ms later: not yet due. 1 s later: both run first in the block.

@@ -1,7 +1,11 @@
 //! Determinism: random blocks (conflicts, hot accounts, failures, delayed transactions,
-//! native and WASM tokens) executed with 1 and with N threads give identical results,
-//! receipt by receipt, and the same state root, which also equals the root recomputed
-//! from scratch.
+//! inline actions, deferred requests that succeed or fail into onerror, native and WASM
+//! tokens) executed with 1 and with N threads give identical results, receipt by receipt,
+//! and the same state root, which also equals the root recomputed from scratch.
+
+mod common;
+
+use common::contracts;
 
 use std::sync::Arc;
 
@@ -26,14 +30,46 @@ struct Spec {
     amount: i64,
     delay: bool,
     undeclared: bool,
+    /// 0: a transfer; 1: the relay's inline transfer; 2: a deferred request.
+    kind: u8,
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
-    (any::<bool>(), 0..ACCOUNTS, 0..ACCOUNTS, prop_oneof![9 => 1i64..1_000_000, 1 => Just(1i64 << 60)], prop::bool::weighted(0.1), prop::bool::weighted(0.05))
-        .prop_map(|(wasm, from, to, amount, delay, undeclared)| Spec { wasm, from, to, amount, delay, undeclared })
+    (
+        any::<bool>(),
+        0..ACCOUNTS,
+        0..ACCOUNTS,
+        prop_oneof![9 => 1i64..1_000_000, 1 => Just(1i64 << 60)],
+        prop::bool::weighted(0.1),
+        prop::bool::weighted(0.05),
+        prop_oneof![8 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
+    )
+        .prop_map(|(wasm, from, to, amount, delay, undeclared, kind)| Spec { wasm, from, to, amount, delay, undeclared, kind })
+}
+
+const RELAY: Name = Name::constant("relay");
+const DEFERRER: Name = Name::constant("deferrer");
+
+/// The relay sends 7 units of the WASM token from itself to account 4 as an inline action
+/// authorized by itself; funded with 50, it succeeds a few times, then fails.
+fn relay_wat() -> String {
+    let t = dawn::exec::native::token::Transfer {
+        from: RELAY,
+        to: account(4),
+        quantity: dawn::chain::Asset { amount: 7, symbol: workload::sys() },
+        memo: String::new(),
+    };
+    contracts::inline_sender(&workload::action(WASM_TOKEN, "transfer", RELAY, &t), true)
 }
 
 fn tx(s: &Spec, nonce: u64) -> Transaction {
+    match s.kind {
+        1 => return contracts::call(account(s.from), RELAY, "go", nonce.to_le_bytes().to_vec(), vec![RELAY, account(4)]),
+        2 => {
+            return contracts::call(account(s.from), DEFERRER, "go", contracts::defer_data(s.amount % 2 == 0, nonce % 5), vec![DEFERRER])
+        }
+        _ => {}
+    }
     let contract = if s.wasm { WASM_TOKEN } else { n("eosio.token") };
     let mut t = workload::transfer(contract, account(s.from), account(s.to), s.amount, nonce);
     if s.delay {
@@ -50,12 +86,20 @@ fn run(threads: usize, blocks: &[Vec<Transaction>]) -> (Vec<BlockResults>, dawn:
     let mut ex = Executor::from_genesis(&g, ExecConfig { threads, wasm: Some(engine()), ..ExecConfig::default() }).unwrap();
     let mut maker = BlockMaker::new(&g);
     let mut out: Vec<BlockResults> = workload::deploy_wasm_token(ACCOUNTS).into_iter().map(|b| ex.execute_block(&maker.next(b))).collect();
+    let mut deploy = contracts::deploy_txs(RELAY, &relay_wat());
+    deploy.extend(contracts::deploy_txs(DEFERRER, &contracts::deferrer(DEFERRER)));
+    out.push(ex.execute_block(&maker.next(deploy)));
+    out.push(ex.execute_block(&maker.next(vec![workload::transfer(WASM_TOKEN, account(0), RELAY, 50, 0)])));
+    for r in &out {
+        assert!(r.transactions.iter().all(|t| t.receipt.status == dawn::chain::TransactionStatus::Executed), "setup failed: {r:?}");
+    }
     for b in blocks {
         out.push(ex.execute_block(&maker.next(b.clone())));
     }
-    // One more empty block, so delayed transactions of the last block run too.
-    out.push(ex.execute_block(&maker.next(vec![])));
-    out.push(ex.execute_block(&maker.next(vec![])));
+    // Empty blocks, so delayed transactions and deferred requests of the last block run too.
+    for _ in 0..3 {
+        out.push(ex.execute_block(&maker.next(vec![])));
+    }
     let root = ex.state_root();
     let recomputed = ex.store().read().unwrap().recompute_root();
     (out, root, recomputed)
@@ -87,7 +131,7 @@ fn hot_account_block_is_serial_equivalent() {
     let (b, r2, _) = run(3, &blocks);
     assert_eq!(a, b);
     assert_eq!(r1, r2);
-    for block in &a[2..4] {
+    for block in &a[4..6] {
         let executed = block.transactions.iter().filter(|t| t.receipt.status == dawn::chain::TransactionStatus::Executed).count();
         assert_eq!(executed, 300, "every transfer of the workload succeeds");
     }
@@ -105,4 +149,27 @@ fn canary_a_different_block_differs() {
     let (rb, root_b, _) = run(2, &b);
     assert_ne!(root_a, root_b);
     assert_ne!(ra, rb);
+}
+
+/// The mix the property test draws from really covers inline actions that succeed and
+/// fail, and deferred requests that run and that fail into onerror (soft_fail).
+#[test]
+fn mixed_block_covers_every_kind_and_is_serial_equivalent() {
+    let specs: Vec<Spec> = (0..40)
+        .map(|i| Spec { wasm: i % 2 == 0, from: i % ACCOUNTS, to: (i + 1) % ACCOUNTS, amount: 3 + i as i64, delay: i % 7 == 0, undeclared: false, kind: (i % 3) as u8 })
+        .collect();
+    let block: Vec<Transaction> = specs.iter().enumerate().map(|(i, s)| tx(s, 1000 + i as u64)).collect();
+    let (a, r1, _) = run(1, std::slice::from_ref(&block));
+    let (b, r2, _) = run(3, std::slice::from_ref(&block));
+    assert_eq!(a, b);
+    assert_eq!(r1, r2);
+    use dawn::chain::TransactionStatus::*;
+    let all: Vec<(dawn::exec::Origin, dawn::chain::TransactionStatus)> =
+        a.iter().flat_map(|r| r.transactions.iter().map(|t| (t.origin.clone(), t.receipt.status))).collect();
+    let relay_depths: Vec<u8> = a.iter().flat_map(|r| r.transactions.iter()).flat_map(|t| t.traces.iter().map(|x| x.depth)).collect();
+    assert!(relay_depths.contains(&1), "inline actions ran");
+    for want in [Executed, HardFail, SoftFail, Delayed] {
+        assert!(all.iter().any(|(_, s)| *s == want), "no {want:?} in {all:?}");
+    }
+    assert!(all.iter().any(|(o, s)| matches!(o, dawn::exec::Origin::Deferred { sender, .. } if *sender == DEFERRER) && *s == Executed));
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub(crate) mod contracts;
+
 use dawn::chain::{
     n, Action, BlockId, Bytes, ChainId, PermissionLevel, SignedTransaction, TimePointSec, Transaction,
 };
