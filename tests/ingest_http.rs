@@ -217,6 +217,10 @@ fn every_rejection_is_specific_and_changes_nothing() {
     // Lookups.
     let (s, v) = node.post("/v1/chain/get_block", json!({"block_num_or_id": 999_999}));
     assert_eq!((s, v["name"].as_str().unwrap()), (404, "not_found"));
+    // An id whose number exists but whose hash is another block's, in the query string.
+    let wrong = format!("00000001{}", "ab".repeat(28));
+    let (s, v) = node.post(&format!("/v1/chain/get_block?block_num_or_id={wrong}"), json!({}));
+    assert_eq!((s, v["name"].as_str().unwrap()), (404, "not_found"), "{v}");
     let (s, v) = node.post("/v1/chain/get_account", json!({"account_name": "nobody"}));
     assert_eq!((s, v["name"].as_str().unwrap()), (404, "unknown_account"));
     let (s, v) = node.post("/v1/chain/get_account", json!({"account_name": "Bad Name"}));

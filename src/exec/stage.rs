@@ -233,12 +233,13 @@ impl ExecStage {
         };
         match ours {
             Some((s, r)) if s == h.executed_state_root && r == h.executed_results_root => Ok(()),
-            Some((s, _)) => Err(ExecError::Diverged {
+            Some((s, r)) => Err(ExecError::Diverged {
                 block: num.0,
                 detail: format!(
-                    "block {} claims state root {} for block {num}; this node computed {s}",
+                    "block {} claims state root {} and results root {} for block {num}; this node computed {s} and {r}",
                     h.block_num(),
-                    h.executed_state_root
+                    h.executed_state_root,
+                    h.executed_results_root
                 ),
             }),
             None => Err(ExecError::Diverged {

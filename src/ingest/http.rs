@@ -166,6 +166,10 @@ async fn route(
                 .get("block_num_or_id")
                 .cloned()
                 .or_else(|| param(query, "block_num_or_id").map(Value::String));
+            let wanted_id = match &key {
+                Some(Value::String(s)) if s.len() == 64 => Some(s.clone()),
+                _ => None,
+            };
             let num = match key {
                 Some(Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
                 Some(Value::String(s)) if s.len() == 64 => {
@@ -179,8 +183,8 @@ async fn route(
             })?;
             let block = intake.block(BlockNum(num))?;
             let id = block.header.id();
-            if let Some(Value::String(s)) = v.get("block_num_or_id") {
-                if s.len() == 64 && *s != id.to_string() {
+            if let Some(s) = wanted_id {
+                if s != id.to_string() {
                     return Err(IngestError::NotFound(format!("block id {s}")));
                 }
             }
