@@ -46,6 +46,8 @@ fn authorize(ctx: &mut TxCtx<'_>, level: &PermissionLevel) -> Result<(), ActionE
 }
 
 fn run_action(ctx: &mut TxCtx<'_>, action: Action, depth: u8) -> Result<(), ActionError> {
+    // One copy of the action serves its receiver, every notified account and their traces.
+    let action = std::sync::Arc::new(action);
     let mut recipients = vec![action.account];
     let mut inlines = Vec::new();
     let mut i = 0;

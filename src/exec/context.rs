@@ -89,8 +89,8 @@ pub struct BlockFacts {
 pub struct Delivery {
     /// Whose handler runs.
     pub receiver: Name,
-    /// The action.
-    pub action: Action,
+    /// The action (shared by its receiver's and the notified accounts' deliveries).
+    pub action: std::sync::Arc<Action>,
     /// Inline depth (0: an action of the transaction itself).
     pub depth: u8,
     /// Accounts to notify after this handler (`require_recipient`).

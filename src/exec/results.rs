@@ -12,8 +12,8 @@ use crate::chain::{codec, merkle, Action, BlockId, BlockNum, Checksum256, Name, 
 pub struct ActionTrace {
     /// Whose handler ran (the contract, or a notified account).
     pub receiver: Name,
-    /// The action.
-    pub action: Action,
+    /// The action (encoded as the action itself; shared in memory between deliveries).
+    pub action: std::sync::Arc<Action>,
     /// Inline depth: 0 for an action of the transaction itself.
     pub depth: u8,
     /// What the handler printed.
