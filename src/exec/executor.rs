@@ -7,6 +7,7 @@
 //! the previous wave left it, and commits in block order. Row hashes for the state root
 //! are folded in once per block, in parallel.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -35,12 +36,13 @@ use super::wasm::WasmRuntime;
 use super::{ContractCode, Contracts, ExecConfig};
 
 /// One unit the scheduler orders: a transaction of the block or a deferred delivery.
-struct Item {
+/// Block transactions are borrowed from the block, deferred deliveries owned.
+struct Item<'b> {
     origin: Origin,
     id: TxId,
-    reads: Vec<Name>,
-    writes: Vec<Name>,
-    actions: Vec<Action>,
+    reads: Cow<'b, [Name]>,
+    writes: Cow<'b, [Name]>,
+    actions: Cow<'b, [Action]>,
     fuel: u64,
     net_bytes: u32,
     kind: ItemKind,
@@ -58,7 +60,7 @@ enum ItemKind {
     Refuse(String),
 }
 
-impl Scoped for Item {
+impl Scoped for Item<'_> {
     fn reads(&self) -> &[Name] {
         &self.reads
     }
@@ -227,7 +229,7 @@ impl Executor {
         }
     }
 
-    fn items(&mut self, block: &SignedBlock, facts: BlockFacts, setup: &mut Vec<(RowKey, Option<Bytes>)>) -> Vec<Item> {
+    fn items<'b>(&mut self, block: &'b SignedBlock, facts: BlockFacts, setup: &mut Vec<(RowKey, Option<Bytes>)>) -> Vec<Item<'b>> {
         let mut items = Vec::new();
         let now = facts.time.0;
         for (sender, sender_id) in self.deferred.due(now, self.config.deferred_per_block_max) {
@@ -246,9 +248,9 @@ impl Executor {
             items.push(Item {
                 origin: Origin::Deferred { sender, sender_id },
                 id,
-                reads: e.request.read_scopes.clone(),
-                writes: e.request.write_scopes.clone(),
-                actions: e.request.actions.clone(),
+                reads: Cow::Owned(e.request.read_scopes.clone()),
+                writes: Cow::Owned(e.request.write_scopes.clone()),
+                actions: Cow::Owned(e.request.actions.clone()),
                 fuel: self.fuel_for(0),
                 net_bytes: 0,
                 kind: ItemKind::Deferred { sender, sender_id, expired },
@@ -262,15 +264,15 @@ impl Executor {
         items
     }
 
-    fn block_item(&self, index: u32, st: &SignedTransaction) -> Item {
+    fn block_item<'b>(&self, index: u32, st: &'b SignedTransaction) -> Item<'b> {
         let t = &st.transaction;
         let net_bytes = codec::encoded_len(st) as u32;
         let mut item = Item {
             origin: Origin::Block(index),
             id: t.id(),
-            reads: t.read_scopes.clone(),
-            writes: t.write_scopes.clone(),
-            actions: t.actions.clone(),
+            reads: Cow::Borrowed(&t.read_scopes),
+            writes: Cow::Borrowed(&t.write_scopes),
+            actions: Cow::Borrowed(&t.actions),
             fuel: self.fuel_for(t.max_cpu_us),
             net_bytes,
             kind: ItemKind::Run,
@@ -278,8 +280,8 @@ impl Executor {
         if let Err(e) = t.check_scopes() {
             // Exec re-checks what intake checked. A malformed declaration cannot be
             // scheduled by it: the transaction conflicts with nothing and fails.
-            item.reads.clear();
-            item.writes.clear();
+            item.reads = Cow::Borrowed(&[]);
+            item.writes = Cow::Borrowed(&[]);
             item.kind = ItemKind::Refuse(e.to_string());
         } else if t.delay_sec > 0 {
             item.origin = Origin::Delayed(index);
@@ -292,8 +294,8 @@ impl Executor {
                 },
             };
             // Storing it touches only the system's deferred table, committed in order.
-            item.reads.clear();
-            item.writes.clear();
+            item.reads = Cow::Borrowed(&[]);
+            item.writes = Cow::Borrowed(&[]);
         }
         item
     }
