@@ -87,7 +87,11 @@ fn undeclared_scope_fails_naming_it() {
         let r = ex.execute_block(&maker.next(vec![t]));
         assert_eq!(statuses(&r), vec![TransactionStatus::HardFail]);
         let e = &errors(&r)[0];
-        assert!(e.contains(&format!("scope {b} is not declared")) && e.contains(&format!("add {b} to the transaction's")), "{e}");
+        assert!(
+            e.contains(&format!("scope {b} is not declared"))
+                && e.contains(&format!("add {b} to the transaction's")),
+            "{e}"
+        );
     }
     assert_eq!(ex.state_root(), before, "failed transactions change nothing");
     // Missing authority, unknown account, malformed data.
@@ -153,7 +157,12 @@ fn runaway_wasm_fails_only_its_transaction() {
     ];
     let r = ex.execute_block(&maker.next(txs));
     use TransactionStatus::*;
-    assert_eq!(statuses(&r), vec![HardFail, HardFail, HardFail, HardFail, Executed, Executed], "{:?}", errors(&r));
+    assert_eq!(
+        statuses(&r),
+        vec![HardFail, HardFail, HardFail, HardFail, Executed, Executed],
+        "{:?}",
+        errors(&r)
+    );
     let e = errors(&r);
     assert!(e[0].contains("cpu limit exceeded"), "{e:?}");
     assert_eq!(r.transactions[0].receipt.cpu_usage_us, 10_000, "billed exactly its limit");
@@ -169,7 +178,12 @@ fn inline_actions_run_after_notifications_and_unwind_together() {
     // A contract whose "relay" action sends an inline wasm.token transfer of its own funds,
     // authorized by itself, to the account named in its data.
     let relay = n("relay");
-    let transfer = Transfer { from: relay, to: account(4), quantity: dawn::chain::Asset { amount: 7, symbol: sys() }, memo: String::new() };
+    let transfer = Transfer {
+        from: relay,
+        to: account(4),
+        quantity: dawn::chain::Asset { amount: 7, symbol: sys() },
+        memo: String::new(),
+    };
     let inline = workload::action(WASM_TOKEN, "transfer", relay, &transfer);
     let wat = contracts::inline_sender(&inline, true);
     let r = deploy(&mut ex, &mut maker, relay, &wat);
@@ -179,10 +193,16 @@ fn inline_actions_run_after_notifications_and_unwind_together() {
     let go = call(relay, "go", vec![], vec![relay, account(4)]);
     let r = ex.execute_block(&maker.next(vec![fund, go.clone()]));
     assert_eq!(statuses(&r), vec![TransactionStatus::Executed; 2], "{:?}", errors(&r));
-    let trace: Vec<(Name, Name, u8)> = r.transactions[1].traces.iter().map(|t| (t.receiver, t.action.name, t.depth)).collect();
+    let trace: Vec<(Name, Name, u8)> =
+        r.transactions[1].traces.iter().map(|t| (t.receiver, t.action.name, t.depth)).collect();
     assert_eq!(
         trace,
-        vec![(relay, n("go"), 0), (WASM_TOKEN, n("transfer"), 1), (relay, n("transfer"), 1), (account(4), n("transfer"), 1)]
+        vec![
+            (relay, n("go"), 0),
+            (WASM_TOKEN, n("transfer"), 1),
+            (relay, n("transfer"), 1),
+            (account(4), n("transfer"), 1)
+        ]
     );
     assert_eq!(balance(&ex, WASM_TOKEN, relay), Some(3));
     // Again: the relay has 3 left, the inline transfer of 7 fails, and the whole
@@ -209,7 +229,10 @@ fn deferred_requests_run_later_and_failures_reach_onerror() {
     let wat = contracts::deferrer(d);
     let r = deploy(&mut ex, &mut maker, d, &wat);
     assert!(statuses(&r).iter().all(|s| *s == TransactionStatus::Executed), "{:?}", errors(&r));
-    let r = ex.execute_block(&maker.next(vec![call(d, "go", contracts::defer_data(true, 1), vec![d]), call(d, "go", contracts::defer_data(false, 2), vec![d])]));
+    let r = ex.execute_block(&maker.next(vec![
+        call(d, "go", contracts::defer_data(true, 1), vec![d]),
+        call(d, "go", contracts::defer_data(false, 2), vec![d]),
+    ]));
     assert_eq!(statuses(&r), vec![TransactionStatus::Executed; 2], "{:?}", errors(&r));
     assert_eq!(ex.deferred_pending(), 2);
     // 500 ms later: not yet due. 1 s later: both run first in the block.
@@ -217,7 +240,8 @@ fn deferred_requests_run_later_and_failures_reach_onerror() {
     assert!(r.transactions.is_empty());
     let r = ex.execute_block(&maker.next(vec![]));
     use dawn::exec::Origin;
-    let got: Vec<(Origin, TransactionStatus)> = r.transactions.iter().map(|t| (t.origin.clone(), t.receipt.status)).collect();
+    let got: Vec<(Origin, TransactionStatus)> =
+        r.transactions.iter().map(|t| (t.origin.clone(), t.receipt.status)).collect();
     assert_eq!(
         got,
         vec![
@@ -229,7 +253,10 @@ fn deferred_requests_run_later_and_failures_reach_onerror() {
     assert_eq!(ex.deferred_pending(), 0);
     let store = ex.store();
     let s = store.read().unwrap();
-    assert!(s.get(&RowKey { code: d, scope: d, table: Name(1), id: 1 }).is_some(), "the request that succeeded wrote its row");
+    assert!(
+        s.get(&RowKey { code: d, scope: d, table: Name(1), id: 1 }).is_some(),
+        "the request that succeeded wrote its row"
+    );
     assert!(s.get(&RowKey { code: d, scope: d, table: Name(1), id: 2 }).is_some(), "onerror wrote its row");
 }
 
@@ -241,7 +268,14 @@ fn shared_engine_and_bad_code_refused() {
         .validate(&wat::parse_str(r#"(module (import "env" "exit" (func)) (memory (export "memory") 1) (func (export "apply") (param i64 i64 i64)))"#).unwrap())
         .unwrap_err();
     assert!(e.contains("env::exit"), "{e}");
-    let e = wasm.validate(&wat::parse_str(r#"(module (memory (export "memory") 100) (func (export "apply") (param i64 i64 i64)))"#).unwrap()).unwrap_err();
+    let e = wasm
+        .validate(
+            &wat::parse_str(
+                r#"(module (memory (export "memory") 100) (func (export "apply") (param i64 i64 i64)))"#,
+            )
+            .unwrap(),
+        )
+        .unwrap_err();
     assert!(e.contains("memory"), "{e}");
     let e = wasm.validate(&wat::parse_str(r#"(module (memory (export "memory") 1))"#).unwrap()).unwrap_err();
     assert!(e.contains("apply"), "{e}");

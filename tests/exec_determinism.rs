@@ -44,7 +44,15 @@ fn spec() -> impl Strategy<Value = Spec> {
         prop::bool::weighted(0.05),
         prop_oneof![8 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
     )
-        .prop_map(|(wasm, from, to, amount, delay, undeclared, kind)| Spec { wasm, from, to, amount, delay, undeclared, kind })
+        .prop_map(|(wasm, from, to, amount, delay, undeclared, kind)| Spec {
+            wasm,
+            from,
+            to,
+            amount,
+            delay,
+            undeclared,
+            kind,
+        })
 }
 
 const RELAY: Name = Name::constant("relay");
@@ -64,9 +72,23 @@ fn relay_wat() -> String {
 
 fn tx(s: &Spec, nonce: u64) -> Transaction {
     match s.kind {
-        1 => return contracts::call(account(s.from), RELAY, "go", nonce.to_le_bytes().to_vec(), vec![RELAY, account(4)]),
+        1 => {
+            return contracts::call(
+                account(s.from),
+                RELAY,
+                "go",
+                nonce.to_le_bytes().to_vec(),
+                vec![RELAY, account(4)],
+            )
+        }
         2 => {
-            return contracts::call(account(s.from), DEFERRER, "go", contracts::defer_data(s.amount % 2 == 0, nonce % 5), vec![DEFERRER])
+            return contracts::call(
+                account(s.from),
+                DEFERRER,
+                "go",
+                contracts::defer_data(s.amount % 2 == 0, nonce % 5),
+                vec![DEFERRER],
+            )
         }
         _ => {}
     }
@@ -81,17 +103,26 @@ fn tx(s: &Spec, nonce: u64) -> Transaction {
     t
 }
 
-fn run(threads: usize, blocks: &[Vec<Transaction>]) -> (Vec<BlockResults>, dawn::chain::Checksum256, dawn::chain::Checksum256) {
+fn run(
+    threads: usize,
+    blocks: &[Vec<Transaction>],
+) -> (Vec<BlockResults>, dawn::chain::Checksum256, dawn::chain::Checksum256) {
     let g = workload::genesis(ACCOUNTS);
-    let mut ex = Executor::from_genesis(&g, ExecConfig { threads, wasm: Some(engine()), ..ExecConfig::default() }).unwrap();
+    let mut ex =
+        Executor::from_genesis(&g, ExecConfig { threads, wasm: Some(engine()), ..ExecConfig::default() })
+            .unwrap();
     let mut maker = BlockMaker::new(&g);
-    let mut out: Vec<BlockResults> = workload::deploy_wasm_token(ACCOUNTS).into_iter().map(|b| ex.execute_block(&maker.next(b))).collect();
+    let mut out: Vec<BlockResults> =
+        workload::deploy_wasm_token(ACCOUNTS).into_iter().map(|b| ex.execute_block(&maker.next(b))).collect();
     let mut deploy = contracts::deploy_txs(RELAY, &relay_wat());
     deploy.extend(contracts::deploy_txs(DEFERRER, &contracts::deferrer(DEFERRER)));
     out.push(ex.execute_block(&maker.next(deploy)));
     out.push(ex.execute_block(&maker.next(vec![workload::transfer(WASM_TOKEN, account(0), RELAY, 50, 0)])));
     for r in &out {
-        assert!(r.transactions.iter().all(|t| t.receipt.status == dawn::chain::TransactionStatus::Executed), "setup failed: {r:?}");
+        assert!(
+            r.transactions.iter().all(|t| t.receipt.status == dawn::chain::TransactionStatus::Executed),
+            "setup failed: {r:?}"
+        );
     }
     for b in blocks {
         out.push(ex.execute_block(&maker.next(b.clone())));
@@ -126,13 +157,20 @@ proptest! {
 
 #[test]
 fn hot_account_block_is_serial_equivalent() {
-    let blocks = vec![workload::transfers(n("eosio.token"), ACCOUNTS, 300, 10, 7), workload::transfers(WASM_TOKEN, ACCOUNTS, 300, 50, 9)];
+    let blocks = vec![
+        workload::transfers(n("eosio.token"), ACCOUNTS, 300, 10, 7),
+        workload::transfers(WASM_TOKEN, ACCOUNTS, 300, 50, 9),
+    ];
     let (a, r1, _) = run(1, &blocks);
     let (b, r2, _) = run(3, &blocks);
     assert_eq!(a, b);
     assert_eq!(r1, r2);
     for block in &a[4..6] {
-        let executed = block.transactions.iter().filter(|t| t.receipt.status == dawn::chain::TransactionStatus::Executed).count();
+        let executed = block
+            .transactions
+            .iter()
+            .filter(|t| t.receipt.status == dawn::chain::TransactionStatus::Executed)
+            .count();
         assert_eq!(executed, 300, "every transfer of the workload succeeds");
     }
     let _: Name = account(0);
@@ -156,7 +194,15 @@ fn canary_a_different_block_differs() {
 #[test]
 fn mixed_block_covers_every_kind_and_is_serial_equivalent() {
     let specs: Vec<Spec> = (0..40)
-        .map(|i| Spec { wasm: i % 2 == 0, from: i % ACCOUNTS, to: (i + 1) % ACCOUNTS, amount: 3 + i as i64, delay: i % 7 == 0, undeclared: false, kind: (i % 3) as u8 })
+        .map(|i| Spec {
+            wasm: i % 2 == 0,
+            from: i % ACCOUNTS,
+            to: (i + 1) % ACCOUNTS,
+            amount: 3 + i as i64,
+            delay: i % 7 == 0,
+            undeclared: false,
+            kind: (i % 3) as u8,
+        })
         .collect();
     let block: Vec<Transaction> = specs.iter().enumerate().map(|(i, s)| tx(s, 1000 + i as u64)).collect();
     let (a, r1, _) = run(1, std::slice::from_ref(&block));
@@ -166,10 +212,14 @@ fn mixed_block_covers_every_kind_and_is_serial_equivalent() {
     use dawn::chain::TransactionStatus::*;
     let all: Vec<(dawn::exec::Origin, dawn::chain::TransactionStatus)> =
         a.iter().flat_map(|r| r.transactions.iter().map(|t| (t.origin.clone(), t.receipt.status))).collect();
-    let relay_depths: Vec<u8> = a.iter().flat_map(|r| r.transactions.iter()).flat_map(|t| t.traces.iter().map(|x| x.depth)).collect();
+    let relay_depths: Vec<u8> =
+        a.iter().flat_map(|r| r.transactions.iter()).flat_map(|t| t.traces.iter().map(|x| x.depth)).collect();
     assert!(relay_depths.contains(&1), "inline actions ran");
     for want in [Executed, HardFail, SoftFail, Delayed] {
         assert!(all.iter().any(|(_, s)| *s == want), "no {want:?} in {all:?}");
     }
-    assert!(all.iter().any(|(o, s)| matches!(o, dawn::exec::Origin::Deferred { sender, .. } if *sender == DEFERRER) && *s == Executed));
+    assert!(all
+        .iter()
+        .any(|(o, s)| matches!(o, dawn::exec::Origin::Deferred { sender, .. } if *sender == DEFERRER)
+            && *s == Executed));
 }

@@ -36,11 +36,23 @@ fn accounts_and_permissions() {
     let a = account(0);
     let new = |creator: Name, name: &str| {
         let na = NewAccount { creator, name: n(name), owner: key_auth(), active: key_auth() };
-        workload::transaction(vec![workload::action(n("eosio"), "newaccount", creator, &na)], vec![], vec![creator, n(name)])
+        workload::transaction(
+            vec![workload::action(n("eosio"), "newaccount", creator, &na)],
+            vec![],
+            vec![creator, n(name)],
+        )
     };
     let upd = |perm: &str, parent: &str, auth_perm: &str| {
-        let u = UpdateAuth { account: a, permission: n(perm), parent: if parent.is_empty() { Name(0) } else { n(parent) }, auth: key_auth() };
-        with_perm(workload::transaction(vec![workload::action(n("eosio"), "updateauth", a, &u)], vec![], vec![a]), auth_perm)
+        let u = UpdateAuth {
+            account: a,
+            permission: n(perm),
+            parent: if parent.is_empty() { Name(0) } else { n(parent) },
+            auth: key_auth(),
+        };
+        with_perm(
+            workload::transaction(vec![workload::action(n("eosio"), "updateauth", a, &u)], vec![], vec![a]),
+            auth_perm,
+        )
     };
     let txs = vec![
         new(a, "fresh"),
@@ -54,7 +66,12 @@ fn accounts_and_permissions() {
     ];
     let r = ex.execute_block(&maker.next(txs));
     use TransactionStatus::*;
-    assert_eq!(statuses(&r), vec![Executed, HardFail, HardFail, Executed, Executed, HardFail, HardFail, HardFail], "{:?}", errors(&r));
+    assert_eq!(
+        statuses(&r),
+        vec![Executed, HardFail, HardFail, Executed, Executed, HardFail, HardFail, HardFail],
+        "{:?}",
+        errors(&r)
+    );
     let e = errors(&r);
     assert!(e[1].contains("already exists"), "{e:?}");
     assert!(e[2].contains("only eosio may create accounts ending in .eosio"), "{e:?}");
@@ -67,9 +84,16 @@ fn accounts_and_permissions() {
     // deleteauth refuses a permission with children, then works bottom-up.
     let del = |perm: &str, by: &str| {
         let d = DeleteAuth { account: a, permission: n(perm) };
-        with_perm(workload::transaction(vec![workload::action(n("eosio"), "deleteauth", a, &d)], vec![], vec![a]), by)
+        with_perm(
+            workload::transaction(vec![workload::action(n("eosio"), "deleteauth", a, &d)], vec![], vec![a]),
+            by,
+        )
     };
-    let r = ex.execute_block(&maker.next(vec![del("trade", "active"), del("hot", "trade"), del("trade", "active")]));
+    let r = ex.execute_block(&maker.next(vec![
+        del("trade", "active"),
+        del("hot", "trade"),
+        del("trade", "active"),
+    ]));
     assert_eq!(statuses(&r), vec![HardFail, Executed, Executed], "{:?}", errors(&r));
     assert!(errors(&r)[0].contains("is the parent of hot"));
     // Acting with a permission that does not exist fails up front.
@@ -93,7 +117,12 @@ fn delayed_transactions_run_later() {
     assert_eq!(ex.deferred_pending(), 2);
     ex.execute_block(&maker.next(vec![]));
     let r = ex.execute_block(&maker.next(vec![]));
-    assert_eq!(statuses(&r), vec![TransactionStatus::Executed, TransactionStatus::HardFail], "{:?}", errors(&r));
+    assert_eq!(
+        statuses(&r),
+        vec![TransactionStatus::Executed, TransactionStatus::HardFail],
+        "{:?}",
+        errors(&r)
+    );
     assert!(errors(&r)[1].contains("overdrawn balance"));
     assert_eq!(ex.deferred_pending(), 0);
 }
@@ -106,7 +135,10 @@ fn stage_rebuilds_state_and_refuses_altered_results() {
     let mut maker = BlockMaker::new(&g);
     let blocks: Vec<_> = workload::deploy_wasm_token(8)
         .into_iter()
-        .chain([workload::transfers(workload::WASM_TOKEN, 8, 40, 20, 3), workload::transfers(n("eosio.token"), 8, 40, 20, 4)])
+        .chain([
+            workload::transfers(workload::WASM_TOKEN, 8, 40, 20, 3),
+            workload::transfers(n("eosio.token"), 8, 40, 20, 4),
+        ])
         .map(|txs| maker.next(txs))
         .collect();
     let chain = open("chain");
@@ -123,7 +155,8 @@ fn stage_rebuilds_state_and_refuses_altered_results() {
     // Second start, with another thread count: re-execution matches the results log.
     let results = open("results");
     assert_eq!(results.next_offset().0, 4);
-    let stage = ExecStage::open(&g, chain.clone(), results.clone(), ExecConfig { threads: 1, ..cfg() }).unwrap();
+    let stage =
+        ExecStage::open(&g, chain.clone(), results.clone(), ExecConfig { threads: 1, ..cfg() }).unwrap();
     assert_eq!(stage.head(), Some(head));
     drop(stage);
     // A results log whose record differs from re-execution is refused.
@@ -138,7 +171,8 @@ fn stage_rebuilds_state_and_refuses_altered_results() {
     }
     other.close().unwrap();
     drop(other);
-    let err = ExecStage::open(&g, chain, open("other"), cfg()).err().expect("a tampered results log is refused");
+    let err =
+        ExecStage::open(&g, chain, open("other"), cfg()).err().expect("a tampered results log is refused");
     assert!(err.to_string().contains("block 4: re-execution differs"), "{err}");
 }
 
@@ -158,7 +192,13 @@ fn snapshots_restart_to_the_same_state_and_bad_ones_are_skipped() {
         append(txs);
     }
     for i in 0..5 {
-        append(workload::transfers(if i % 2 == 0 { workload::WASM_TOKEN } else { n("eosio.token") }, 8, 30, 20, i));
+        append(workload::transfers(
+            if i % 2 == 0 { workload::WASM_TOKEN } else { n("eosio.token") },
+            8,
+            30,
+            20,
+            i,
+        ));
     }
     let snaps = dir.path().join("state");
     let cfg = |interval| ExecConfig {

@@ -129,15 +129,21 @@ fn accepted_in_every_form_and_acknowledged_durable() {
     let b2 = node.sign(node.tx("bob", 2), "bob");
     assert_eq!(node.post("/v1/chain/push_transaction", full(&b2)).0, 200);
     let c = node.sign(node.tx("carol", 3), "carol");
-    let (s, v) =
-        node.post_raw("/v1/chain/push_transaction?wait=applied", "application/octet-stream", codec::encode(&c));
+    let (s, v) = node.post_raw(
+        "/v1/chain/push_transaction?wait=applied",
+        "application/octet-stream",
+        codec::encode(&c),
+    );
     assert_eq!(s, 200, "{v}");
     // Applied: executed, with its receipt (these transfers carry no valid transfer data, so
     // they fail, in their block, with a failed receipt).
     assert_eq!(v["status"], "irreversible", "{v}");
     assert_eq!(v["executed"], true, "{v}");
     assert_eq!(v["receipt"]["status"], "hard_fail", "{v}");
-    assert!(v["receipt"]["error"].as_str().unwrap().contains("malformed data for eosio.token::transfer"), "{v}");
+    assert!(
+        v["receipt"]["error"].as_str().unwrap().contains("malformed data for eosio.token::transfer"),
+        "{v}"
+    );
     // Status by id: every earlier block is executed too.
     let (s, st) = node.post("/v1/history/get_transaction", json!({"id": a.id()}));
     assert_eq!(s, 200);

@@ -24,7 +24,14 @@ fn start(dir: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_dawn"))
         .args(["dev", "--data-dir"])
         .arg(dir)
-        .args(["--http", &format!("127.0.0.1:{port}"), "--block-interval-ms", "15", "--snapshot-interval", "7"])
+        .args([
+            "--http",
+            &format!("127.0.0.1:{port}"),
+            "--block-interval-ms",
+            "15",
+            "--snapshot-interval",
+            "7",
+        ])
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -165,8 +172,14 @@ fn sigkill_loses_no_acknowledged_transaction() {
     assert!(tmp.path().join("state").read_dir().unwrap().count() > 0, "snapshots were written");
     let chain = Log::open_path(&tmp.path().join("chain"), Config::default()).unwrap();
     let scratch = tempfile::tempdir().unwrap();
-    let results = Log::open_path(scratch.path(), Config { record_bytes_max: 128 << 20, batch_bytes_max: 256 << 20, ..Config::default() }).unwrap();
-    let stage = dawn::exec::ExecStage::open(&dev::dev_genesis(), chain, results, dawn::exec::ExecConfig::default()).unwrap();
+    let results = Log::open_path(
+        scratch.path(),
+        Config { record_bytes_max: 128 << 20, batch_bytes_max: 256 << 20, ..Config::default() },
+    )
+    .unwrap();
+    let stage =
+        dawn::exec::ExecStage::open(&dev::dev_genesis(), chain, results, dawn::exec::ExecConfig::default())
+            .unwrap();
     let replayed = stage.head().unwrap();
     assert_eq!(u64::from(replayed.num.0), executed, "no block is sealed without transactions");
     assert_eq!(json!(replayed.state_root), info["executed_state_root"]);

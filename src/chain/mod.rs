@@ -35,9 +35,11 @@ pub use asset::{Asset, AssetError, Symbol, ASSET_AMOUNT_MAX};
 pub use authority::{Authority, AuthorityError, KeyWeight, PermissionLevelWeight, AUTHORITY_DEPTH_MAX};
 pub use block::{BlockHeader, BlockId, BlockNum, SignedBlock};
 pub use crypto::{verify_batch, Checksum256, KeyError, PrivateKey, PublicKey, Signature};
-pub use genesis::{Genesis, GenesisAccount, GenesisBalance, GenesisContract, GenesisError, ProducerKey, SYSTEM_ACCOUNT};
+pub use genesis::{
+    Genesis, GenesisAccount, GenesisBalance, GenesisContract, GenesisError, ProducerKey, SYSTEM_ACCOUNT,
+};
 pub use name::{n, Name, NameError};
 pub use receipt::{TransactionReceipt, TransactionStatus};
-pub use state::{ExecutedRoots, StateView};
+pub use state::{ExecutedRoots, ScopeDeclaration, StateView};
 pub use time::{TimeError, TimePoint, TimePointSec};
 pub use transaction::{ChainId, ScopeError, SignedTransaction, Transaction, TxId};

@@ -16,6 +16,9 @@ pub struct ExecutedRoots {
     pub results_root: Checksum256,
 }
 
+/// A minimal scope declaration, `(read_scopes, write_scopes)`, or why the transaction fails.
+pub type ScopeDeclaration = Result<(Vec<Name>, Vec<Name>), String>;
+
 /// Read access to executed state, as of the newest executed block.
 pub trait StateView: Send + Sync {
     /// Does the account exist?
@@ -34,13 +37,20 @@ pub trait StateView: Send + Sync {
     }
     /// Up to `limit` rows of table `(code, scope, table)` with id at least `lower`, in id
     /// order: `(id, value)`.
-    fn table_rows(&self, code: Name, scope: Name, table: Name, lower: u64, limit: usize) -> Vec<(u64, Vec<u8>)> {
+    fn table_rows(
+        &self,
+        code: Name,
+        scope: Name,
+        table: Name,
+        lower: u64,
+        limit: usize,
+    ) -> Vec<(u64, Vec<u8>)> {
         let _ = (code, scope, table, lower, limit);
         Vec::new()
     }
     /// Runs `tx` speculatively against the newest state and returns the minimal scope
     /// declaration `(read, write)`; `None` when this view cannot execute.
-    fn compute_scopes(&self, tx: &Transaction) -> Option<Result<(Vec<Name>, Vec<Name>), String>> {
+    fn compute_scopes(&self, tx: &Transaction) -> Option<ScopeDeclaration> {
         let _ = tx;
         None
     }

@@ -93,7 +93,13 @@ fn chain(accounts: usize) -> Chain {
 }
 
 /// The warm-up block, then the measured blocks.
-fn blocks(c: &Chain, contract: Name, plan: &ExecPlan, hot: u32, seed: u64) -> (SignedBlock, Vec<SignedBlock>) {
+fn blocks(
+    c: &Chain,
+    contract: Name,
+    plan: &ExecPlan,
+    hot: u32,
+    seed: u64,
+) -> (SignedBlock, Vec<SignedBlock>) {
     let mut maker = c.maker.clone();
     let mut txs = workload::transfers(contract, plan.accounts, plan.transfers + plan.block, hot, seed);
     let warmup = maker.next(txs.drain(..plan.block.min(txs.len())).collect());
@@ -104,7 +110,13 @@ fn blocks(c: &Chain, contract: Name, plan: &ExecPlan, hot: u32, seed: u64) -> (S
 /// Executes `blocks` after the setup and a warm-up block on a fresh executor; transfers
 /// per second. The warm-up (other transfers of the same shape) lets the worker threads
 /// fault in their heaps and stores, so the figure is the steady state.
-fn measure(c: &Chain, warmup: &SignedBlock, blocks: &[SignedBlock], threads: usize, wasm: &Arc<WasmRuntime>) -> anyhow::Result<f64> {
+fn measure(
+    c: &Chain,
+    warmup: &SignedBlock,
+    blocks: &[SignedBlock],
+    threads: usize,
+    wasm: &Arc<WasmRuntime>,
+) -> anyhow::Result<f64> {
     let config = ExecConfig { threads, wasm: Some(wasm.clone()), ..ExecConfig::default() };
     let mut ex = Executor::from_genesis(&c.genesis, config)?;
     for b in c.setup.iter().chain([warmup]) {
@@ -138,7 +150,14 @@ pub fn run(plan: ExecPlan, quiet: bool) -> anyhow::Result<ExecReport> {
     let c = chain(plan.accounts);
     let cases: Vec<(Name, u32, usize)> = [n("eosio.token"), WASM_TOKEN]
         .into_iter()
-        .flat_map(|contract| [(contract, 0, 1), (contract, 0, plan.threads), (contract, plan.hot_percent, 1), (contract, plan.hot_percent, plan.threads)])
+        .flat_map(|contract| {
+            [
+                (contract, 0, 1),
+                (contract, 0, plan.threads),
+                (contract, plan.hot_percent, 1),
+                (contract, plan.hot_percent, plan.threads),
+            ]
+        })
         .collect();
     let pb = bar((cases.len() * plan.rounds) as u64, "exec bench", quiet);
     let mut figures = Vec::new();

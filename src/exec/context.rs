@@ -239,7 +239,13 @@ impl<'a> TxCtx<'a> {
     }
 
     /// `db_get`: a row of any contract in a declared scope.
-    pub fn db_get(&mut self, code: Name, scope: Name, table: Name, id: u64) -> Result<Option<Bytes>, ActionError> {
+    pub fn db_get(
+        &mut self,
+        code: Name,
+        scope: Name,
+        table: Name,
+        id: u64,
+    ) -> Result<Option<Bytes>, ActionError> {
         self.charge(100)?;
         self.check_scope(scope, false)?;
         Ok(self.row(&RowKey { code, scope, table, id }).cloned())
@@ -270,14 +276,26 @@ impl<'a> TxCtx<'a> {
     }
 
     /// `db_lowerbound`: the first id at least `id` in a table of a declared scope.
-    pub fn db_lowerbound(&mut self, code: Name, scope: Name, table: Name, id: u64) -> Result<Option<u64>, ActionError> {
+    pub fn db_lowerbound(
+        &mut self,
+        code: Name,
+        scope: Name,
+        table: Name,
+        id: u64,
+    ) -> Result<Option<u64>, ActionError> {
         self.charge(150)?;
         self.check_scope(scope, false)?;
         Ok(self.overlay.lower_bound(self.base, code, scope, table, id))
     }
 
     /// Writes a system row (`eosio`'s tables) in a write scope.
-    pub fn system_set(&mut self, scope: Name, table: Name, id: u64, value: Option<Vec<u8>>) -> Result<(), ActionError> {
+    pub fn system_set(
+        &mut self,
+        scope: Name,
+        table: Name,
+        id: u64,
+        value: Option<Vec<u8>>,
+    ) -> Result<(), ActionError> {
         self.charge(200)?;
         self.check_scope(scope, true)?;
         self.overlay.put(RowKey { code: EOSIO, scope, table, id }, value.map(Bytes::from));
@@ -362,7 +380,12 @@ impl<'a> TxCtx<'a> {
     }
 
     /// `send_deferred`.
-    pub fn send_deferred(&mut self, sender_id: u64, delay_sec: u32, request: DeferredRequest) -> Result<(), ActionError> {
+    pub fn send_deferred(
+        &mut self,
+        sender_id: u64,
+        delay_sec: u32,
+        request: DeferredRequest,
+    ) -> Result<(), ActionError> {
         self.charge(300 + codec::encoded_len(&request) as u64 / 16)?;
         let me = self.receiver();
         super::deferred::check_request(me, &request)?;
@@ -409,7 +432,9 @@ impl<'a> TxCtx<'a> {
     pub fn begin_delivery(&mut self, d: Delivery) -> Result<(), ActionError> {
         self.deliveries += 1;
         if self.deliveries > DELIVERIES_MAX {
-            return Err(ActionError::Inline(format!("more than {DELIVERIES_MAX} deliveries in one transaction")));
+            return Err(ActionError::Inline(format!(
+                "more than {DELIVERIES_MAX} deliveries in one transaction"
+            )));
         }
         self.charge(FUEL_PER_DELIVERY)?;
         self.current = Some(d);

@@ -24,7 +24,9 @@ pub fn check_request(sender: Name, r: &DeferredRequest) -> Result<(), ActionErro
     }
     let sorted = |v: &[Name]| v.windows(2).all(|w| w[0] < w[1]);
     if !sorted(&r.read_scopes) || !sorted(&r.write_scopes) {
-        return Err(ActionError::Deferred("read_scopes and write_scopes must each be sorted and unique".into()));
+        return Err(ActionError::Deferred(
+            "read_scopes and write_scopes must each be sorted and unique".into(),
+        ));
     }
     if let Some(s) = r.read_scopes.iter().find(|s| r.write_scopes.binary_search(s).is_ok()) {
         return Err(ActionError::Deferred(format!("scope {s} is declared both read and write")));
@@ -37,8 +39,11 @@ pub fn check_request(sender: Name, r: &DeferredRequest) -> Result<(), ActionErro
             )));
         }
     }
-    if r.actions.iter().any(|a| !a.authorization.is_empty()) && r.write_scopes.binary_search(&sender).is_err() {
-        return Err(ActionError::Deferred(format!("the sender {sender} authorizes it, so it must be a write scope")));
+    if r.actions.iter().any(|a| !a.authorization.is_empty()) && r.write_scopes.binary_search(&sender).is_err()
+    {
+        return Err(ActionError::Deferred(format!(
+            "the sender {sender} authorizes it, so it must be a write scope"
+        )));
     }
     Ok(())
 }

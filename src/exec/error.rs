@@ -12,7 +12,9 @@ pub enum ActionError {
     #[error("assertion failure: {0}")]
     Assert(String),
     /// A row access outside the declared scopes.
-    #[error("scope {scope} is not declared {need}: {action} {access} it; add {scope} to the transaction's {list}")]
+    #[error(
+        "scope {scope} is not declared {need}: {action} {access} it; add {scope} to the transaction's {list}"
+    )]
     UndeclaredScope {
         /// The scope touched.
         scope: Name,

@@ -23,10 +23,10 @@ use super::apply::run_actions;
 use super::context::{BlockFacts, DeferredOp, ScopeMode, TxCtx, FUEL_PER_US};
 use super::deferred::{self, DeferredIndex};
 use super::error::{ActionError, ExecError};
+use super::lthash::LtHash;
 use super::native::token::{self, Balance, CurrencyStats};
 use super::results::{ActionTrace, BlockResults, Origin, TxResult};
 use super::scheduler::{self, Scoped};
-use super::lthash::LtHash;
 use super::store::{self, RowChange, RowKey, Store};
 use super::system_rows::{
     AccountMeta, DeferredEntry, DeferredRequest, PermissionRow, ProducerSchedule, ACTIVE, EOSIO, EOSIO_TOKEN,
@@ -106,7 +106,14 @@ impl std::fmt::Debug for Executor {
     }
 }
 
-fn put<T: serde::Serialize>(rows: &mut Vec<(RowKey, Option<Bytes>)>, code: Name, scope: Name, table: Name, id: u64, v: &T) {
+fn put<T: serde::Serialize>(
+    rows: &mut Vec<(RowKey, Option<Bytes>)>,
+    code: Name,
+    scope: Name,
+    table: Name,
+    id: u64,
+    v: &T,
+) {
     rows.push((RowKey { code, scope, table, id }, Some(Bytes::from(codec::encode(v)))));
 }
 
@@ -116,7 +123,11 @@ pub fn genesis_rows(genesis: &Genesis) -> Result<Vec<(RowKey, Option<Bytes>)>, E
     genesis.validate().map_err(|e| ExecError::Genesis(e.to_string()))?;
     let mut rows = Vec::new();
     let account = |rows: &mut Vec<_>, name: Name, owner: Authority, active: Authority, privileged: bool| {
-        let meta = AccountMeta { creation: genesis.initial_timestamp, code_hash: Checksum256::default(), privileged };
+        let meta = AccountMeta {
+            creation: genesis.initial_timestamp,
+            code_hash: Checksum256::default(),
+            privileged,
+        };
         put(rows, EOSIO, name, T_ACCOUNT, 0, &meta);
         put(rows, EOSIO, name, T_PERMISSION, OWNER.0, &PermissionRow { parent: Name(0), auth: owner });
         put(rows, EOSIO, name, T_PERMISSION, ACTIVE.0, &PermissionRow { parent: OWNER, auth: active });
@@ -127,13 +138,26 @@ pub fn genesis_rows(genesis: &Genesis) -> Result<Vec<(RowKey, Option<Bytes>)>, E
         account(&mut rows, EOSIO_TOKEN, sys.clone(), sys, false);
     }
     for a in &genesis.accounts {
-        account(&mut rows, a.name, Authority::single_key(a.owner_key), Authority::single_key(a.active_key), false);
+        account(
+            &mut rows,
+            a.name,
+            Authority::single_key(a.owner_key),
+            Authority::single_key(a.active_key),
+            false,
+        );
     }
     for c in &genesis.contracts {
         // Replaces the account row written above with one carrying the code hash.
-        let meta = AccountMeta { creation: genesis.initial_timestamp, code_hash: Checksum256::hash(&c.code.0), privileged: false };
+        let meta = AccountMeta {
+            creation: genesis.initial_timestamp,
+            code_hash: Checksum256::hash(&c.code.0),
+            privileged: false,
+        };
         put(&mut rows, EOSIO, c.account, T_ACCOUNT, 0, &meta);
-        rows.push((RowKey { code: EOSIO, scope: c.account, table: T_CODE, id: 0 }, Some(Bytes::from(c.code.0.clone()))));
+        rows.push((
+            RowKey { code: EOSIO, scope: c.account, table: T_CODE, id: 0 },
+            Some(Bytes::from(c.code.0.clone())),
+        ));
     }
     let sym = genesis.core_symbol();
     let code = token::code_of(sym);
@@ -161,7 +185,11 @@ impl Executor {
     }
 
     /// An executor over a loaded state whose newest executed block is `head`.
-    pub fn from_store(store: Store, head: Option<ExecutedHead>, config: ExecConfig) -> Result<Self, ExecError> {
+    pub fn from_store(
+        store: Store,
+        head: Option<ExecutedHead>,
+        config: ExecConfig,
+    ) -> Result<Self, ExecError> {
         let pool = Arc::new(
             rayon::ThreadPoolBuilder::new()
                 .num_threads(config.threads.max(1))
@@ -212,11 +240,16 @@ impl Executor {
     /// Runs `tx` against the newest state without keeping anything, recording every scope
     /// it reads and writes: the minimal declaration (read scopes, write scopes), each sorted.
     /// The authorizing actors are always write scopes, as Dawn requires.
-    pub fn compute_scopes(&self, tx: &crate::chain::Transaction, now: crate::chain::TimePoint) -> Result<(Vec<Name>, Vec<Name>), ActionError> {
+    pub fn compute_scopes(
+        &self,
+        tx: &crate::chain::Transaction,
+        now: crate::chain::TimePoint,
+    ) -> Result<(Vec<Name>, Vec<Name>), ActionError> {
         let store = self.store.read().expect("state lock");
         let facts = BlockFacts { num: BlockNum(self.head.map_or(0, |h| h.num.0) + 1), time: now };
         let mode = ScopeMode::Record { read: Default::default(), write: Default::default() };
-        let mut ctx = TxCtx::new(&store, &self.contracts, facts, &[], &[], mode, self.fuel_for(tx.max_cpu_us));
+        let mut ctx =
+            TxCtx::new(&store, &self.contracts, facts, &[], &[], mode, self.fuel_for(tx.max_cpu_us));
         for a in &tx.actions {
             for l in &a.authorization {
                 ctx.check_scope(l.actor, true)?;
@@ -224,22 +257,25 @@ impl Executor {
         }
         run_actions(&mut ctx, &tx.actions, true)?;
         match ctx.mode {
-            ScopeMode::Record { read, write } => Ok((read.into_iter().collect(), write.into_iter().collect())),
+            ScopeMode::Record { read, write } => {
+                Ok((read.into_iter().collect(), write.into_iter().collect()))
+            }
             ScopeMode::Enforce => unreachable!("recording mode was set above"),
         }
     }
 
-    fn items<'b>(&mut self, block: &'b SignedBlock, facts: BlockFacts, setup: &mut Vec<(RowKey, Option<Bytes>)>) -> Vec<Item<'b>> {
+    fn items<'b>(
+        &mut self,
+        block: &'b SignedBlock,
+        facts: BlockFacts,
+        setup: &mut Vec<(RowKey, Option<Bytes>)>,
+    ) -> Vec<Item<'b>> {
         let mut items = Vec::new();
         let now = facts.time.0;
         for (sender, sender_id) in self.deferred.due(now, self.config.deferred_per_block_max) {
             let key = deferred::row_key(sender, sender_id);
-            let entry: Option<DeferredEntry> = self
-                .store
-                .read()
-                .expect("state lock")
-                .get(&key)
-                .and_then(|b| codec::decode(b, 1 << 20).ok());
+            let entry: Option<DeferredEntry> =
+                self.store.read().expect("state lock").get(&key).and_then(|b| codec::decode(b, 1 << 20).ok());
             self.deferred.remove(sender, sender_id);
             setup.push((key, None));
             let Some(e) = entry else { continue };
@@ -364,7 +400,12 @@ impl Executor {
                 changes.extend(self.apply_deferred_ops(&mut store, facts, ops));
                 if let ItemKind::Delay { delay_sec, request } = &items[i].kind {
                     let id = u64::from_le_bytes(items[i].id.0 .0[..8].try_into().expect("8 bytes"));
-                    let op = DeferredOp::Send { sender: EOSIO, sender_id: id, delay_sec: *delay_sec, request: request.clone() };
+                    let op = DeferredOp::Send {
+                        sender: EOSIO,
+                        sender_id: id,
+                        delay_sec: *delay_sec,
+                        request: request.clone(),
+                    };
                     changes.extend(self.apply_deferred_ops(&mut store, facts, vec![op]));
                 }
                 outcomes[i] = Some(o);
@@ -406,12 +447,23 @@ impl Executor {
         prune_traces(&mut transactions);
         let leaves: Vec<Checksum256> = transactions.par_iter().map(TxResult::leaf).collect();
         let results_root = crate::chain::merkle::root(&leaves);
-        let results = BlockResults { block_num: facts.num, block_id: block.header.id(), transactions, state_root, results_root };
+        let results = BlockResults {
+            block_num: facts.num,
+            block_id: block.header.id(),
+            transactions,
+            state_root,
+            results_root,
+        };
         self.head = Some(ExecutedHead { num: facts.num, state_root, results_root });
         results
     }
 
-    fn apply_deferred_ops(&mut self, store: &mut Store, facts: BlockFacts, ops: Vec<DeferredOp>) -> Vec<RowChange> {
+    fn apply_deferred_ops(
+        &mut self,
+        store: &mut Store,
+        facts: BlockFacts,
+        ops: Vec<DeferredOp>,
+    ) -> Vec<RowChange> {
         let mut writes = Vec::new();
         for op in ops {
             match op {
@@ -480,7 +532,9 @@ fn run_item(store: &Store, contracts: &Contracts, facts: BlockFacts, item: &Item
         fuel_used,
     };
     match &item.kind {
-        ItemKind::Refuse(e) => return fail(TransactionStatus::HardFail, format!("bad scope declaration: {e}"), 0, Vec::new()),
+        ItemKind::Refuse(e) => {
+            return fail(TransactionStatus::HardFail, format!("bad scope declaration: {e}"), 0, Vec::new())
+        }
         ItemKind::Delay { .. } => {
             return Outcome {
                 status: TransactionStatus::Delayed,
@@ -506,7 +560,8 @@ fn run_item(store: &Store, contracts: &Contracts, facts: BlockFacts, item: &Item
     let error = if expired {
         ActionError::Deferred("expired before it could run".into())
     } else {
-        let mut ctx = TxCtx::new(store, contracts, facts, &item.reads, &item.writes, ScopeMode::Enforce, item.fuel);
+        let mut ctx =
+            TxCtx::new(store, contracts, facts, &item.reads, &item.writes, ScopeMode::Enforce, item.fuel);
         match run_actions(&mut ctx, &item.actions, true) {
             Ok(()) => {
                 return Outcome {
@@ -520,7 +575,12 @@ fn run_item(store: &Store, contracts: &Contracts, facts: BlockFacts, item: &Item
             }
             Err(e) => {
                 if deferred_from.is_none() || system_sent {
-                    return fail(TransactionStatus::HardFail, e.to_string(), ctx.fuel_used(), std::mem::take(&mut ctx.traces));
+                    return fail(
+                        TransactionStatus::HardFail,
+                        e.to_string(),
+                        ctx.fuel_used(),
+                        std::mem::take(&mut ctx.traces),
+                    );
                 }
                 first_fuel = ctx.fuel_used();
                 e
@@ -537,7 +597,8 @@ fn run_item(store: &Store, contracts: &Contracts, facts: BlockFacts, item: &Item
         authorization: vec![PermissionLevel { actor: sender, permission: ACTIVE }],
         data: crate::chain::Bytes(codec::encode(&data)),
     };
-    let mut ctx = TxCtx::new(store, contracts, facts, &item.reads, &item.writes, ScopeMode::Enforce, item.fuel);
+    let mut ctx =
+        TxCtx::new(store, contracts, facts, &item.reads, &item.writes, ScopeMode::Enforce, item.fuel);
     let handled = run_actions(&mut ctx, std::slice::from_ref(&onerror), false);
     let status = if expired {
         TransactionStatus::Expired
@@ -572,14 +633,18 @@ impl Contracts {
             if k.code != EOSIO || k.table != T_ACCOUNT {
                 continue;
             }
-            let meta: AccountMeta = codec::decode(v, 1 << 16).map_err(|e| ExecError::Genesis(format!("account row {}: {e}", k.scope)))?;
+            let meta: AccountMeta = codec::decode(v, 1 << 16)
+                .map_err(|e| ExecError::Genesis(format!("account row {}: {e}", k.scope)))?;
             if meta.code_hash == Checksum256::default() {
                 continue;
             }
             if !self.wasm.is_loaded(&meta.code_hash) {
                 let bytes = store.get(&RowKey { code: EOSIO, scope: k.scope, table: T_CODE, id: 0 });
-                let bytes = bytes.ok_or_else(|| ExecError::Genesis(format!("{} has a code hash but no code", k.scope)))?;
-                self.wasm.validate(bytes).map_err(|e| ExecError::Engine(format!("code of {}: {e}", k.scope)))?;
+                let bytes = bytes
+                    .ok_or_else(|| ExecError::Genesis(format!("{} has a code hash but no code", k.scope)))?;
+                self.wasm
+                    .validate(bytes)
+                    .map_err(|e| ExecError::Engine(format!("code of {}: {e}", k.scope)))?;
             }
             code.insert(k.scope, ContractCode::Wasm(meta.code_hash));
         }

@@ -145,7 +145,7 @@ pub fn list(dir: &Path) -> Vec<(BlockNum, PathBuf)> {
         .flatten()
         .filter_map(|e| parse_name(&e.file_name().to_string_lossy()).map(|n| (BlockNum(n), e.path())))
         .collect();
-    v.sort_by(|a, b| b.0.cmp(&a.0));
+    v.sort_by_key(|x| std::cmp::Reverse(x.0));
     v
 }
 
@@ -244,7 +244,11 @@ pub fn read(path: &Path) -> Result<(SnapshotHeader, Store), SnapshotError> {
     let changes = store.apply(rows);
     store.update_root(changes);
     if store.root() != header.state_root {
-        return Err(corrupt(format!("rows hash to state root {}, the header says {}", store.root(), header.state_root)));
+        return Err(corrupt(format!(
+            "rows hash to state root {}, the header says {}",
+            store.root(),
+            header.state_root
+        )));
     }
     Ok((header, store))
 }

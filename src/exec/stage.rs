@@ -74,10 +74,17 @@ impl ExecStage {
         if end > start {
             tracing::info!(target: "dawn::exec", from = start + 1, to = end, "replaying the chain log");
         }
-        let pb = if end - start > 1_000 { indicatif::ProgressBar::new(end - start) } else { indicatif::ProgressBar::hidden() };
+        let pb = if end - start > 1_000 {
+            indicatif::ProgressBar::new(end - start)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
         let mut next = start;
         while next < end {
-            let recs = stage.chain.read(Offset(next), 256, 64 << 20).map_err(|e| log_err("chain log read")(e.to_string()))?;
+            let recs = stage
+                .chain
+                .read(Offset(next), 256, 64 << 20)
+                .map_err(|e| log_err("chain log read")(e.to_string()))?;
             for r in recs {
                 stage.execute_record(r.offset, &r.data)?;
                 next = r.offset.0 + 1;
@@ -90,7 +97,11 @@ impl ExecStage {
 
     /// The newest snapshot that checks out against both logs: its executor, and the number
     /// of blocks it covers. Snapshots that fail a check are skipped with a warning.
-    fn from_snapshot(chain: &Log, results: &Log, config: &ExecConfig) -> Result<Option<(Executor, u64)>, ExecError> {
+    fn from_snapshot(
+        chain: &Log,
+        results: &Log,
+        config: &ExecConfig,
+    ) -> Result<Option<(Executor, u64)>, ExecError> {
         let Some(dir) = &config.snapshot_dir else { return Ok(None) };
         let limit = chain.durable_end().0.min(results.next_offset().0);
         for (num, path) in snapshot::list(dir) {
@@ -99,11 +110,18 @@ impl ExecStage {
             }
             let checked = snapshot::read(&path).map_err(|e| e.to_string()).and_then(|(h, store)| {
                 let block = chain.get(Offset(u64::from(num.0) - 1)).map_err(|e| e.to_string())?;
-                let block: SignedBlock = codec::decode(&block.data, BLOCK_BYTES_MAX).map_err(|e| e.to_string())?;
+                let block: SignedBlock =
+                    codec::decode(&block.data, BLOCK_BYTES_MAX).map_err(|e| e.to_string())?;
                 let res = results.get(Offset(u64::from(num.0) - 1)).map_err(|e| e.to_string())?;
-                let res: super::BlockResults = codec::decode(&res.data, 1 << 30).map_err(|e| e.to_string())?;
+                let res: super::BlockResults =
+                    codec::decode(&res.data, 1 << 30).map_err(|e| e.to_string())?;
                 if h.block_num != num || block.header.id() != h.block_id {
-                    return Err(format!("it is of block {} {}, the chain log has {}", h.block_num, h.block_id, block.header.id()));
+                    return Err(format!(
+                        "it is of block {} {}, the chain log has {}",
+                        h.block_num,
+                        h.block_id,
+                        block.header.id()
+                    ));
                 }
                 if res.state_root != h.state_root || res.results_root != h.results_root {
                     return Err("its roots differ from the results log's".into());
@@ -112,11 +130,20 @@ impl ExecStage {
             });
             match checked {
                 Ok((h, store)) => {
-                    let head = ExecutedHead { num: h.block_num, state_root: h.state_root, results_root: h.results_root };
+                    let head = ExecutedHead {
+                        num: h.block_num,
+                        state_root: h.state_root,
+                        results_root: h.results_root,
+                    };
                     tracing::info!(target: "dawn::exec", block = num.0, rows = store.len(), file = %path.display(), "loaded state snapshot");
-                    return Ok(Some((Executor::from_store(store, Some(head), config.clone())?, u64::from(num.0))));
+                    return Ok(Some((
+                        Executor::from_store(store, Some(head), config.clone())?,
+                        u64::from(num.0),
+                    )));
                 }
-                Err(e) => tracing::warn!(target: "dawn::exec", file = %path.display(), error = %e, "skipping a snapshot that does not check out"),
+                Err(e) => {
+                    tracing::warn!(target: "dawn::exec", file = %path.display(), error = %e, "skipping a snapshot that does not check out")
+                }
             }
         }
         Ok(None)
@@ -126,8 +153,14 @@ impl ExecStage {
     /// one is being written.
     fn maybe_snapshot(&self, block: &SignedBlock, head: ExecutedHead) {
         let ex = self.executor.read().expect("executor lock");
-        let (Some(dir), interval) = (ex.config().snapshot_dir.clone(), ex.config().snapshot_interval_blocks) else { return };
-        if interval == 0 || head.num.0 % interval != 0 || self.snapshot_busy.swap(true, Ordering::AcqRel) {
+        let (Some(dir), interval) = (ex.config().snapshot_dir.clone(), ex.config().snapshot_interval_blocks)
+        else {
+            return;
+        };
+        if interval == 0
+            || !head.num.0.is_multiple_of(interval)
+            || self.snapshot_busy.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let rows = snapshot::capture(&ex.store().read().expect("state lock"));
@@ -201,11 +234,17 @@ impl ExecStage {
                 return Err(ExecError::Diverged { block: num.0, detail });
             }
         } else {
-            let a = self.results.append(&[bytes]).map_err(|e| log_err("results log append")(e.to_string()))?;
+            let a =
+                self.results.append(&[bytes]).map_err(|e| log_err("results log append")(e.to_string()))?;
             if a.first != offset {
-                return Err(log_err("results log append")(format!("block {num} landed at offset {}", a.first)));
+                return Err(log_err("results log append")(format!(
+                    "block {num} landed at offset {}",
+                    a.first
+                )));
             }
-            self.results.wait_durable_blocking(a.last()).map_err(|e| log_err("results log sync")(e.to_string()))?;
+            self.results
+                .wait_durable_blocking(a.last())
+                .map_err(|e| log_err("results log sync")(e.to_string()))?;
         }
         tracing::debug!(target: "dawn::exec", block = num.0, transactions = results.transactions.len(), state_root = %results.state_root, "executed block");
         let head = ExecutedHead { num, state_root: results.state_root, results_root: results.results_root };

@@ -157,7 +157,11 @@ impl Store {
     /// the values they replace; the caller adds that delta with
     /// [`Store::add_prehashed_delta`] once the batch it covers is applied. `seen` is
     /// called with each key and the value it replaced.
-    pub fn apply_prehashed(&mut self, writes: Vec<(RowKey, Option<Bytes>)>, mut seen: impl FnMut(&RowKey, Option<&Bytes>)) {
+    pub fn apply_prehashed(
+        &mut self,
+        writes: Vec<(RowKey, Option<Bytes>)>,
+        mut seen: impl FnMut(&RowKey, Option<&Bytes>),
+    ) {
         for (key, new) in writes {
             let old = match new {
                 Some(v) => self.rows.insert(key, v),

@@ -57,12 +57,21 @@ impl StateView for ExecView {
 
     fn permission(&self, level: &PermissionLevel) -> Option<Authority> {
         let store = self.store.read().expect("state lock");
-        let row = store.get(&RowKey { code: EOSIO, scope: level.actor, table: T_PERMISSION, id: level.permission.0 })?;
+        let row = store.get(&RowKey {
+            code: EOSIO,
+            scope: level.actor,
+            table: T_PERMISSION,
+            id: level.permission.0,
+        })?;
         codec::decode::<PermissionRow>(row, 1 << 16).ok().map(|p| p.auth)
     }
 
     fn executed(&self) -> Option<ExecutedRoots> {
-        self.head.borrow().map(|h| ExecutedRoots { num: h.num, state_root: h.state_root, results_root: h.results_root })
+        self.head.borrow().map(|h| ExecutedRoots {
+            num: h.num,
+            state_root: h.state_root,
+            results_root: h.results_root,
+        })
     }
 
     fn receipt(&self, num: BlockNum, index: u32) -> Option<(TransactionReceipt, Option<String>)> {
@@ -70,7 +79,14 @@ impl StateView for ExecView {
         r.for_index(index).map(|t| (t.receipt.clone(), t.error.clone()))
     }
 
-    fn table_rows(&self, code: Name, scope: Name, table: Name, lower: u64, limit: usize) -> Vec<(u64, Vec<u8>)> {
+    fn table_rows(
+        &self,
+        code: Name,
+        scope: Name,
+        table: Name,
+        lower: u64,
+        limit: usize,
+    ) -> Vec<(u64, Vec<u8>)> {
         let store = self.store.read().expect("state lock");
         let mut out = Vec::new();
         let mut next = Some(lower);
@@ -87,7 +103,7 @@ impl StateView for ExecView {
         out
     }
 
-    fn compute_scopes(&self, tx: &Transaction) -> Option<Result<(Vec<Name>, Vec<Name>), String>> {
+    fn compute_scopes(&self, tx: &Transaction) -> Option<crate::chain::ScopeDeclaration> {
         let ex = self.executor.read().expect("executor lock");
         Some(ex.compute_scopes(tx, TimePoint::now()).map_err(|e| e.to_string()))
     }

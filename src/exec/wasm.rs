@@ -205,9 +205,13 @@ fn add_host_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             })
         },
     )?;
-    linker.func_wrap("env", "db_remove", |mut c: Caller<'_, HostState>, scope: i64, table: i64, id: i64| {
-        host(&mut c, |ctx, _| ctx.db_remove(name(scope), name(table), id as u64).map(i32::from))
-    })?;
+    linker.func_wrap(
+        "env",
+        "db_remove",
+        |mut c: Caller<'_, HostState>, scope: i64, table: i64, id: i64| {
+            host(&mut c, |ctx, _| ctx.db_remove(name(scope), name(table), id as u64).map(i32::from))
+        },
+    )?;
     linker.func_wrap(
         "env",
         "db_lowerbound",
@@ -271,16 +275,20 @@ fn add_host_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Ok(())
         })
     })?;
-    linker.func_wrap("env", "eosio_assert", |mut c: Caller<'_, HostState>, test: i32, ptr: i32, len: i32| {
-        host(&mut c, |ctx, mem| {
-            ctx.charge(10)?;
-            if test != 0 {
-                return Ok(());
-            }
-            let r = bounds(mem, ptr, len.min(1024))?;
-            Err(ActionError::Assert(String::from_utf8_lossy(&mem[r]).into_owned()))
-        })
-    })?;
+    linker.func_wrap(
+        "env",
+        "eosio_assert",
+        |mut c: Caller<'_, HostState>, test: i32, ptr: i32, len: i32| {
+            host(&mut c, |ctx, mem| {
+                ctx.charge(10)?;
+                if test != 0 {
+                    return Ok(());
+                }
+                let r = bounds(mem, ptr, len.min(1024))?;
+                Err(ActionError::Assert(String::from_utf8_lossy(&mem[r]).into_owned()))
+            })
+        },
+    )?;
     linker.func_wrap("env", "print", |mut c: Caller<'_, HostState>, ptr: i32, len: i32| {
         host(&mut c, |ctx, mem| {
             let r = bounds(mem, ptr, len)?;

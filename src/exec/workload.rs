@@ -47,10 +47,15 @@ pub fn genesis(accounts: usize) -> Genesis {
         initial_timestamp: TimePoint(1_767_225_600_000),
         initial_key: key,
         producers: vec![ProducerKey { producer_name: EOSIO, block_signing_key: key }],
-        accounts: (0..accounts).map(|i| GenesisAccount { name: account(i), owner_key: key, active_key: key }).collect(),
+        accounts: (0..accounts)
+            .map(|i| GenesisAccount { name: account(i), owner_key: key, active_key: key })
+            .collect(),
         core_token_max_supply: Asset { amount: 1 << 61, symbol: sys() },
         balances: (0..accounts)
-            .map(|i| GenesisBalance { account: account(i), balance: Asset { amount: 10_000_000_000, symbol: sys() } })
+            .map(|i| GenesisBalance {
+                account: account(i),
+                balance: Asset { amount: 10_000_000_000, symbol: sys() },
+            })
             .collect(),
         contracts: Vec::new(),
     }
@@ -96,7 +101,13 @@ pub fn transfer(contract: Name, from: Name, to: Name, amount: i64, nonce: u64) -
 
 /// `count` transfers over `accounts` accounts: disjoint pairs within each run of
 /// `accounts / 2` transfers, and with `hot_percent` of them touching account 0.
-pub fn transfers(contract: Name, accounts: usize, count: usize, hot_percent: u32, seed: u64) -> Vec<Transaction> {
+pub fn transfers(
+    contract: Name,
+    accounts: usize,
+    count: usize,
+    hot_percent: u32,
+    seed: u64,
+) -> Vec<Transaction> {
     assert!(accounts >= 4, "a transfer workload needs at least 4 accounts");
     let pairs = accounts / 2;
     let mut x = seed | 1;
@@ -129,12 +140,22 @@ pub fn deploy_wasm_token(accounts: usize) -> [Vec<Transaction>; 2] {
     let auth = Authority::single_key(producer_key().public());
     let txs = vec![
         transaction(
-            vec![action(EOSIO, "newaccount", EOSIO, &NewAccount { creator: EOSIO, name: WASM_TOKEN, owner: auth.clone(), active: auth })],
+            vec![action(
+                EOSIO,
+                "newaccount",
+                EOSIO,
+                &NewAccount { creator: EOSIO, name: WASM_TOKEN, owner: auth.clone(), active: auth },
+            )],
             vec![],
             vec![EOSIO, WASM_TOKEN],
         ),
         transaction(
-            vec![action(EOSIO, "setcode", WASM_TOKEN, &SetCode { account: WASM_TOKEN, vmtype: 0, vmversion: 0, code: Bytes(TOKEN_WASM.to_vec()) })],
+            vec![action(
+                EOSIO,
+                "setcode",
+                WASM_TOKEN,
+                &SetCode { account: WASM_TOKEN, vmtype: 0, vmversion: 0, code: Bytes(TOKEN_WASM.to_vec()) },
+            )],
             vec![],
             vec![WASM_TOKEN],
         ),
@@ -153,7 +174,12 @@ pub fn deploy_wasm_token(accounts: usize) -> [Vec<Transaction>; 2] {
         let actions = chunk
             .iter()
             .map(|i| {
-                let t = Transfer { from: EOSIO, to: account(*i), quantity: Asset { amount: 10_000_000_000, symbol: sys() }, memo: String::new() };
+                let t = Transfer {
+                    from: EOSIO,
+                    to: account(*i),
+                    quantity: Asset { amount: 10_000_000_000, symbol: sys() },
+                    memo: String::new(),
+                };
                 action(WASM_TOKEN, "transfer", EOSIO, &t)
             })
             .collect();
@@ -177,7 +203,10 @@ pub fn block(previous: BlockId, time: TimePoint, txs: Vec<Transaction>, chain: &
         executed_results_root: Checksum256::default(),
         schedule_version: 0,
     };
-    let txs = txs.into_iter().map(|transaction| crate::chain::SignedTransaction { transaction, signatures: vec![] }).collect();
+    let txs = txs
+        .into_iter()
+        .map(|transaction| crate::chain::SignedTransaction { transaction, signatures: vec![] })
+        .collect();
     SignedBlock::seal(header, txs, &producer_key(), chain)
 }
 

@@ -291,25 +291,32 @@ async fn route(
                 let text = match v.get(k) {
                     Some(Value::Number(x)) => x.to_string(),
                     Some(Value::String(x)) => x.clone(),
-                    Some(other) => return Err(IngestError::Malformed(format!("{k}: expected a number, got {other}"))),
+                    Some(other) => {
+                        return Err(IngestError::Malformed(format!("{k}: expected a number, got {other}")))
+                    }
                     None => match param(query, k) {
                         Some(x) => x,
                         None => return Ok(default),
                     },
                 };
-                text.parse().map_err(|_| IngestError::Malformed(format!("{k}: {text:?} is not an unsigned integer")))
+                text.parse()
+                    .map_err(|_| IngestError::Malformed(format!("{k}: {text:?} is not an unsigned integer")))
             };
             let lower = number("lower_bound", 0)?;
             let limit = number("limit", 10)?.min(TABLE_ROWS_MAX as u64) as usize;
             let rows = intake.state().table_rows(code, scope, table, lower, limit + 1);
             let more = rows.len() > limit;
-            let rows: Vec<Value> =
-                rows.into_iter().take(limit).map(|(id, data)| json!({"id": id.to_string(), "data": hex::encode(data)})).collect();
+            let rows: Vec<Value> = rows
+                .into_iter()
+                .take(limit)
+                .map(|(id, data)| json!({"id": id.to_string(), "data": hex::encode(data)}))
+                .collect();
             Ok(json!({"rows": rows, "more": more}))
         }
         "/v1/chain/get_currency_balance" if post_or_get => {
             let v = json_body(body)?;
-            let get = |k: &str| v.get(k).and_then(Value::as_str).map(String::from).or_else(|| param(query, k));
+            let get =
+                |k: &str| v.get(k).and_then(Value::as_str).map(String::from).or_else(|| param(query, k));
             let code: Name = get("code")
                 .unwrap_or_else(|| "eosio.token".into())
                 .parse()
@@ -320,7 +327,8 @@ async fn route(
                 .map_err(|e: chain::NameError| IngestError::Malformed(format!("account: {e}")))?;
             let symbol = get("symbol");
             // Balances are `accounts` rows in the holder's scope holding one Asset each.
-            let rows = intake.state().table_rows(code, account, Name::constant("accounts"), 0, TABLE_ROWS_MAX);
+            let rows =
+                intake.state().table_rows(code, account, Name::constant("accounts"), 0, TABLE_ROWS_MAX);
             let balances: Vec<String> = rows
                 .iter()
                 .filter_map(|(_, data)| codec::decode::<chain::Asset>(data, 64).ok())
@@ -425,7 +433,10 @@ async fn ack_json(
             )));
         }
         let r = receipt_json(intake, ack.block_num, ack.index).ok_or_else(|| {
-            IngestError::Internal(format!("block {} is executed but its results cannot be read", ack.block_num))
+            IngestError::Internal(format!(
+                "block {} is executed but its results cannot be read",
+                ack.block_num
+            ))
         })?;
         let irreversible = ack.block_num <= intake.info().last_irreversible_block_num;
         v["status"] = json!(commitment(true, irreversible));

@@ -60,7 +60,11 @@ impl NodeArgs {
             },
             sync: self.sync,
             exec: ExecConfig {
-                threads: if self.exec_threads == 0 { ExecConfig::default().threads } else { self.exec_threads },
+                threads: if self.exec_threads == 0 {
+                    ExecConfig::default().threads
+                } else {
+                    self.exec_threads
+                },
                 snapshot_interval_blocks: self.snapshot_interval,
                 ..ExecConfig::default()
             },
@@ -349,19 +353,43 @@ pub fn run(cmd: NodeCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        NodeCommand::Bench(BenchCommand::Exec { json, transfers, accounts, block, threads, hot_percent, rounds }) => {
+        NodeCommand::Bench(BenchCommand::Exec {
+            json,
+            transfers,
+            accounts,
+            block,
+            threads,
+            hot_percent,
+            rounds,
+        }) => {
             let threads = if threads == 0 { ExecConfig::default().threads } else { threads };
-            let plan = crate::exec::bench::ExecPlan { transfers, accounts, block, threads, hot_percent, rounds };
+            let plan =
+                crate::exec::bench::ExecPlan { transfers, accounts, block, threads, hot_percent, rounds };
             let r = crate::exec::bench::run(plan, json)?;
             if json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
-                println!("{:<28} {:>12} {:>12} {:>8}", "transfers/s", "1 thread", format!("{threads} threads"), "speedup");
-                let row = |label: &str, a: f64, b: f64| println!("{label:<28} {a:>12.0} {b:>12.0} {:>7.2}x", b / a);
+                println!(
+                    "{:<28} {:>12} {:>12} {:>8}",
+                    "transfers/s",
+                    "1 thread",
+                    format!("{threads} threads"),
+                    "speedup"
+                );
+                let row =
+                    |label: &str, a: f64, b: f64| println!("{label:<28} {a:>12.0} {b:>12.0} {:>7.2}x", b / a);
                 row("native, disjoint pairs", r.native_transfers_per_s_1t, r.native_transfers_per_s_nt);
-                row(&format!("native, {}% hot", r.hot_percent), r.native_hot_transfers_per_s_1t, r.native_hot_transfers_per_s_nt);
+                row(
+                    &format!("native, {}% hot", r.hot_percent),
+                    r.native_hot_transfers_per_s_1t,
+                    r.native_hot_transfers_per_s_nt,
+                );
                 row("wasm, disjoint pairs", r.wasm_transfers_per_s_1t, r.wasm_transfers_per_s_nt);
-                row(&format!("wasm, {}% hot", r.hot_percent), r.wasm_hot_transfers_per_s_1t, r.wasm_hot_transfers_per_s_nt);
+                row(
+                    &format!("wasm, {}% hot", r.hot_percent),
+                    r.wasm_hot_transfers_per_s_1t,
+                    r.wasm_hot_transfers_per_s_nt,
+                );
                 println!(
                     "native is {:.2}x wasm on 1 thread; {} transfers in blocks of {}, {} accounts, medians of {} rounds, {} cores",
                     r.native_over_wasm_1t, r.transfers, r.block, r.accounts, r.rounds, r.cores
@@ -500,7 +528,11 @@ pub fn build_unsigned(args: &PushArgs, info: &Value) -> anyhow::Result<(Transact
 }
 
 /// Signs `tx` with the keys of `args`.
-pub fn sign_push(args: &PushArgs, tx: Transaction, chain: &crate::chain::ChainId) -> anyhow::Result<SignedTransaction> {
+pub fn sign_push(
+    args: &PushArgs,
+    tx: Transaction,
+    chain: &crate::chain::ChainId,
+) -> anyhow::Result<SignedTransaction> {
     let keys: Vec<PrivateKey> =
         args.keys.iter().map(|k| k.parse()).collect::<Result<_, _>>().context("bad --key")?;
     let refs: Vec<&PrivateKey> = keys.iter().collect();
@@ -531,7 +563,8 @@ async fn push(args: PushArgs) -> anyhow::Result<()> {
     let info = get_info(&url).await?;
     let (mut tx, chain) = build_unsigned(&args, &info)?;
     if !args.no_compute_scopes {
-        let (status, v) = client::post_json(&format!("{url}/v1/chain/compute_scopes"), &json!({"transaction": tx})).await?;
+        let (status, v) =
+            client::post_json(&format!("{url}/v1/chain/compute_scopes"), &json!({"transaction": tx})).await?;
         if status != 200 {
             bail!("computing scopes: {} ({status}); fix the action, or pass --no-compute-scopes with --read/--write", v["message"].as_str().unwrap_or(&v.to_string()));
         }

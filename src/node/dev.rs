@@ -3,7 +3,8 @@
 //! development only: anyone can derive these keys.
 
 use crate::chain::{
-    n, Bytes, Genesis, GenesisContract, GenesisAccount, GenesisBalance, PrivateKey, ProducerKey, TimePoint, SYSTEM_ACCOUNT,
+    n, Bytes, Genesis, GenesisAccount, GenesisBalance, GenesisContract, PrivateKey, ProducerKey, TimePoint,
+    SYSTEM_ACCOUNT,
 };
 
 /// Accounts the dev genesis funds.

@@ -31,7 +31,6 @@ use crate::exec::{ExecConfig, ExecStage, ExecView};
 use crate::ingest::{http, Intake, IntakeConfig};
 use crate::log::{Config as LogConfig, Log, SyncPolicy};
 
-
 /// Where and how a node runs.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -125,7 +124,9 @@ pub async fn run(
     let stage = {
         let exec = ExecConfig { snapshot_dir: Some(config.data_dir.join("state")), ..config.exec.clone() };
         let (g, chain, results) = (genesis.clone(), chain_log.clone(), results_log.clone());
-        tokio::task::spawn_blocking(move || ExecStage::open(&g, chain, results, exec)).await?.context("starting exec")?
+        tokio::task::spawn_blocking(move || ExecStage::open(&g, chain, results, exec))
+            .await?
+            .context("starting exec")?
     };
     let view = stage.view();
     let state: Arc<dyn StateView> = Arc::new(view.clone());
@@ -186,7 +187,9 @@ pub async fn run(
     tokio::task::spawn_blocking(move || log.close()).await??;
     // Exec finishes the durable blocks, then sees the chain log closed and stops.
     if exec_result.is_none() {
-        exec_result = Some(exec_done_rx.await.unwrap_or_else(|_| Err(crate::exec::ExecError::Log { what: "exec", detail: "the exec thread panicked".into() })));
+        exec_result = Some(exec_done_rx.await.unwrap_or_else(|_| {
+            Err(crate::exec::ExecError::Log { what: "exec", detail: "the exec thread panicked".into() })
+        }));
     }
     let _ = tokio::task::spawn_blocking(move || exec_thread.join()).await;
     match (result, exec_result) {

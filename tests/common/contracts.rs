@@ -27,7 +27,8 @@ pub(crate) fn wat_bytes(b: &[u8]) -> String {
 pub(crate) fn inline_sender(inline: &Action, own_only: bool) -> String {
     let bytes = codec::encode(inline);
     let send = format!("(call $send_inline (i32.const 64) (i32.const {}))", bytes.len());
-    let body = if own_only { format!("(if (i64.eq (local.get $c) (local.get $r)) (then {send}))") } else { send };
+    let body =
+        if own_only { format!("(if (i64.eq (local.get $c) (local.get $r)) (then {send}))") } else { send };
     format!(
         r#"(module {IMPORTS}
           (memory (export "memory") 1)
@@ -54,7 +55,13 @@ pub(crate) fn deferrer(d: Name) -> String {
         authorization: vec![PermissionLevel { actor: d, permission: n("active") }],
         data: Bytes(data),
     };
-    let req = |data| codec::encode(&DeferredRequest { read_scopes: vec![], write_scopes: vec![d], actions: vec![later(data)] });
+    let req = |data| {
+        codec::encode(&DeferredRequest {
+            read_scopes: vec![],
+            write_scopes: vec![d],
+            actions: vec![later(data)],
+        })
+    };
     let (ok, bad) = (req(vec![1]), req(vec![0]));
     format!(
         r#"(module {IMPORTS}
@@ -93,12 +100,22 @@ pub(crate) fn deploy_txs(name: Name, wat: &str) -> Vec<Transaction> {
     let code = wat::parse_str(wat).unwrap();
     vec![
         workload::transaction(
-            vec![workload::action(eosio, "newaccount", eosio, &NewAccount { creator: eosio, name, owner: auth.clone(), active: auth })],
+            vec![workload::action(
+                eosio,
+                "newaccount",
+                eosio,
+                &NewAccount { creator: eosio, name, owner: auth.clone(), active: auth },
+            )],
             vec![],
             vec![eosio, name],
         ),
         workload::transaction(
-            vec![workload::action(eosio, "setcode", name, &SetCode { account: name, vmtype: 0, vmversion: 0, code: Bytes(code) })],
+            vec![workload::action(
+                eosio,
+                "setcode",
+                name,
+                &SetCode { account: name, vmtype: 0, vmversion: 0, code: Bytes(code) },
+            )],
             vec![],
             vec![name],
         ),
@@ -107,7 +124,13 @@ pub(crate) fn deploy_txs(name: Name, wat: &str) -> Vec<Transaction> {
 
 /// A transaction calling `contract::action` with `data`, authorized by `actor@active`,
 /// writing `writes` (and the actor).
-pub(crate) fn call(actor: Name, contract: Name, action: &str, data: Vec<u8>, writes: Vec<Name>) -> Transaction {
+pub(crate) fn call(
+    actor: Name,
+    contract: Name,
+    action: &str,
+    data: Vec<u8>,
+    writes: Vec<Name>,
+) -> Transaction {
     let a = Action {
         account: contract,
         name: action.parse().unwrap(),

@@ -11,7 +11,9 @@ use crate::chain::{codec, Name};
 /// actions and the token actions (the native token's and, byte for byte, the WASM
 /// token's). `None` for other action names.
 pub fn encode_json_data(action: Name, json: &serde_json::Value) -> Option<Result<Vec<u8>, String>> {
-    fn enc<T: serde::de::DeserializeOwned + serde::Serialize>(v: &serde_json::Value) -> Result<Vec<u8>, String> {
+    fn enc<T: serde::de::DeserializeOwned + serde::Serialize>(
+        v: &serde_json::Value,
+    ) -> Result<Vec<u8>, String> {
         serde_json::from_value::<T>(v.clone()).map(|t| codec::encode(&t)).map_err(|e| e.to_string())
     }
     let a = action.to_string();

@@ -98,7 +98,8 @@ pub fn apply(ctx: &mut TxCtx<'_>) -> Result<(), ActionError> {
 /// Fails unless the action is authorized by `account` with one of `permissions`.
 fn require_one_of(ctx: &mut TxCtx<'_>, account: Name, permissions: &[Name]) -> Result<(), ActionError> {
     ctx.charge(20)?;
-    let ok = ctx.action().authorization.iter().any(|l| l.actor == account && permissions.contains(&l.permission));
+    let ok =
+        ctx.action().authorization.iter().any(|l| l.actor == account && permissions.contains(&l.permission));
     if ok {
         return Ok(());
     }
@@ -106,7 +107,11 @@ fn require_one_of(ctx: &mut TxCtx<'_>, account: Name, permissions: &[Name]) -> R
     Err(ActionError::MissingAuth(wanted.join(" or ")))
 }
 
-fn permission_row(ctx: &mut TxCtx<'_>, account: Name, permission: Name) -> Result<Option<PermissionRow>, ActionError> {
+fn permission_row(
+    ctx: &mut TxCtx<'_>,
+    account: Name,
+    permission: Name,
+) -> Result<Option<PermissionRow>, ActionError> {
     ctx.check_scope(account, false)?;
     let key = RowKey { code: EOSIO, scope: account, table: T_PERMISSION, id: permission.0 };
     Ok(ctx.row(&key).map(|b| codec::decode(b, 1 << 16).expect("permission rows are written by this module")))
@@ -121,7 +126,12 @@ fn meta(ctx: &mut TxCtx<'_>, account: Name) -> Result<Option<AccountMeta>, Actio
     Ok(ctx.row(&key).map(|b| codec::decode(b, 1 << 16).expect("account rows are written by this module")))
 }
 
-fn put_permission(ctx: &mut TxCtx<'_>, account: Name, permission: Name, row: &PermissionRow) -> Result<(), ActionError> {
+fn put_permission(
+    ctx: &mut TxCtx<'_>,
+    account: Name,
+    permission: Name,
+    row: &PermissionRow,
+) -> Result<(), ActionError> {
     ctx.system_set(account, T_PERMISSION, permission.0, Some(codec::encode(row)))
 }
 
@@ -160,7 +170,10 @@ fn updateauth(ctx: &mut TxCtx<'_>, a: UpdateAuth) -> Result<(), ActionError> {
         check(a.permission.0 != 0, "a permission needs a name")?;
         check(a.parent.0 != 0, "a permission other than owner needs a parent")?;
         check(a.parent != a.permission, "a permission cannot be its own parent")?;
-        check(a.permission != ACTIVE || a.parent == OWNER, "the parent of active is owner and cannot change")?;
+        check(
+            a.permission != ACTIVE || a.parent == OWNER,
+            "the parent of active is owner and cannot change",
+        )?;
         // As EOS.IO: changing a permission takes the permission itself, its parent, or owner.
         require_one_of(ctx, a.account, &[OWNER, a.parent, a.permission])?;
         // The new parent must exist and must not descend from this permission.
@@ -237,7 +250,11 @@ fn setprods(ctx: &mut TxCtx<'_>, a: SetProds) -> Result<(), ActionError> {
     let key = RowKey { code: EOSIO, scope: EOSIO, table: T_SCHEDULE, id: 0 };
     let version = ctx
         .row(&key)
-        .map(|b| codec::decode::<ProducerSchedule>(b, 1 << 20).expect("schedule rows are written by this module").version)
+        .map(|b| {
+            codec::decode::<ProducerSchedule>(b, 1 << 20)
+                .expect("schedule rows are written by this module")
+                .version
+        })
         .unwrap_or(0);
     let s = ProducerSchedule { version: version + 1, producers: a.schedule };
     ctx.system_set(EOSIO, T_SCHEDULE, 0, Some(codec::encode(&s)))

@@ -103,7 +103,8 @@ pub fn code_of(symbol: Symbol) -> u64 {
 }
 
 fn valid(a: &Asset) -> bool {
-    a.amount.unsigned_abs() <= ASSET_AMOUNT_MAX as u64 && Symbol::new(a.symbol.precision(), &a.symbol.code()).is_ok()
+    a.amount.unsigned_abs() <= ASSET_AMOUNT_MAX as u64
+        && Symbol::new(a.symbol.precision(), &a.symbol.code()).is_ok()
 }
 
 /// Handles an action delivered to the token contract.
@@ -127,7 +128,7 @@ pub fn apply(ctx: &mut TxCtx<'_>) -> Result<(), ActionError> {
 fn stats(ctx: &mut TxCtx<'_>, sym: Symbol) -> Result<Option<CurrencyStats>, ActionError> {
     let code = code_of(sym);
     let me = ctx.receiver();
-    Ok(ctx.db_get(me, Name(code), T_STAT, code)?.map(|b| decode_row(&b)).transpose()?)
+    ctx.db_get(me, Name(code), T_STAT, code)?.map(|b| decode_row(&b)).transpose()
 }
 
 fn decode_row<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ActionError> {
@@ -136,7 +137,7 @@ fn decode_row<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ActionError
 
 fn balance(ctx: &mut TxCtx<'_>, owner: Name, sym: Symbol) -> Result<Option<Balance>, ActionError> {
     let me = ctx.receiver();
-    Ok(ctx.db_get(me, owner, T_ACCOUNTS, code_of(sym))?.map(|b| decode_row(&b)).transpose()?)
+    ctx.db_get(me, owner, T_ACCOUNTS, code_of(sym))?.map(|b| decode_row(&b)).transpose()
 }
 
 fn set_balance(ctx: &mut TxCtx<'_>, owner: Name, b: &Balance) -> Result<(), ActionError> {
@@ -190,7 +191,11 @@ fn create(ctx: &mut TxCtx<'_>, c: Create) -> Result<(), ActionError> {
     check(valid(&c.maximum_supply), "invalid supply")?;
     check(c.maximum_supply.amount > 0, "max-supply must be positive")?;
     check(stats(ctx, sym)?.is_none(), "token with symbol already exists")?;
-    let s = CurrencyStats { supply: Asset { amount: 0, symbol: sym }, max_supply: c.maximum_supply, issuer: c.issuer };
+    let s = CurrencyStats {
+        supply: Asset { amount: 0, symbol: sym },
+        max_supply: c.maximum_supply,
+        issuer: c.issuer,
+    };
     ctx.db_set(Name(code_of(sym)), T_STAT, code_of(sym), &codec::encode(&s))
 }
 
@@ -198,8 +203,9 @@ fn issue(ctx: &mut TxCtx<'_>, i: Issue) -> Result<(), ActionError> {
     let sym = i.quantity.symbol;
     check(Symbol::new(sym.precision(), &sym.code()).is_ok(), "invalid symbol name")?;
     memo_ok(&i.memo)?;
-    let mut st = stats(ctx, sym)?
-        .ok_or_else(|| ActionError::Assert("token with symbol does not exist, create token before issue".into()))?;
+    let mut st = stats(ctx, sym)?.ok_or_else(|| {
+        ActionError::Assert("token with symbol does not exist, create token before issue".into())
+    })?;
     check(i.to == st.issuer, "tokens can only be issued to issuer account")?;
     ctx.require_auth(st.issuer, None)?;
     check(valid(&i.quantity), "invalid quantity")?;
@@ -215,7 +221,8 @@ fn retire(ctx: &mut TxCtx<'_>, r: Retire) -> Result<(), ActionError> {
     let sym = r.quantity.symbol;
     check(Symbol::new(sym.precision(), &sym.code()).is_ok(), "invalid symbol name")?;
     memo_ok(&r.memo)?;
-    let mut st = stats(ctx, sym)?.ok_or_else(|| ActionError::Assert("token with symbol does not exist".into()))?;
+    let mut st =
+        stats(ctx, sym)?.ok_or_else(|| ActionError::Assert("token with symbol does not exist".into()))?;
     ctx.require_auth(st.issuer, None)?;
     check(valid(&r.quantity), "invalid quantity")?;
     check(r.quantity.amount > 0, "must retire positive quantity")?;
@@ -239,7 +246,9 @@ fn open(ctx: &mut TxCtx<'_>, o: Open) -> Result<(), ActionError> {
 fn close(ctx: &mut TxCtx<'_>, c: Close) -> Result<(), ActionError> {
     ctx.require_auth(c.owner, None)?;
     let b = balance(ctx, c.owner, c.symbol)?.ok_or_else(|| {
-        ActionError::Assert("Balance row already deleted or never existed. Action won't have any effect.".into())
+        ActionError::Assert(
+            "Balance row already deleted or never existed. Action won't have any effect.".into(),
+        )
     })?;
     check(b.balance.amount == 0, "Cannot close because the balance is not zero.")?;
     ctx.db_remove(c.owner, T_ACCOUNTS, code_of(c.symbol))?;
