@@ -385,17 +385,12 @@ impl Executor {
             };
             let shared = self.store.clone();
             let mut store = shared.write().expect("state lock");
+            // The wave's row writes, in block order. Deferred requests are stored in the
+            // system's deferred table, which no transaction writes, so they commit as each
+            // transaction's turn comes.
+            let mut wave_writes = Vec::new();
             for (i, mut o) in results {
-                let writes = std::mem::take(&mut o.writes);
-                let before = &mut self.contracts.accounts_before;
-                store.apply_prehashed(writes, |key, old| {
-                    if key.code == EOSIO && (key.table == T_ACCOUNT || key.table == T_CODE) {
-                        code_changed = true;
-                        if key.table == T_ACCOUNT {
-                            before.entry(*key).or_insert_with(|| old.cloned());
-                        }
-                    }
-                });
+                wave_writes.append(&mut o.writes);
                 let ops = std::mem::take(&mut o.deferred_ops);
                 changes.extend(self.apply_deferred_ops(&mut store, facts, ops));
                 if let ItemKind::Delay { delay_sec, request } = &items[i].kind {
@@ -409,6 +404,13 @@ impl Executor {
                     changes.extend(self.apply_deferred_ops(&mut store, facts, vec![op]));
                 }
                 outcomes[i] = Some(o);
+            }
+            let system = |k: &RowKey| k.code == EOSIO && (k.table == T_ACCOUNT || k.table == T_CODE);
+            for (key, old) in store.apply_prehashed(wave_writes, system) {
+                code_changed = true;
+                if key.table == T_ACCOUNT {
+                    self.contracts.accounts_before.entry(key).or_insert(old);
+                }
             }
             store.add_prehashed_delta(&delta);
         }

@@ -154,7 +154,7 @@ pub type Rows = Vec<(RowKey, Bytes)>;
 
 /// Captures the rows of `store` (between blocks).
 pub fn capture(store: &Store) -> Rows {
-    store.iter().map(|(k, v)| (*k, v.clone())).collect()
+    store.sorted().into_iter().map(|(k, v)| (*k, v.clone())).collect()
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> SnapshotError + '_ {

@@ -68,11 +68,31 @@ pub struct RowChange {
     pub new: Option<Bytes>,
 }
 
+/// Shards of the row map. Rows are sharded by scope, so a table (and a scope) lives in one
+/// shard: range queries stay within one map, and a wave's writes, which touch disjoint
+/// scopes, commit to the shards in parallel.
+pub const SHARDS: usize = 16;
+
+/// Batches smaller than this commit on the calling thread (small waves, hot accounts).
+const PARALLEL_WRITES_MIN: usize = 1024;
+
+fn shard_of(scope: Name) -> usize {
+    // Fibonacci hashing of the scope: names share long prefixes, so mix before taking bits.
+    (scope.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) as usize
+}
+const _: () = assert!(SHARDS == 1 << 4);
+
 /// All rows and the state root.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Store {
-    rows: BTreeMap<RowKey, Bytes>,
+    rows: Vec<BTreeMap<RowKey, Bytes>>,
     root: LtHash,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self { rows: (0..SHARDS).map(|_| BTreeMap::new()).collect(), root: LtHash::default() }
+    }
 }
 
 impl Store {
@@ -81,34 +101,49 @@ impl Store {
         Self::default()
     }
 
+    fn shard(&self, key: &RowKey) -> &BTreeMap<RowKey, Bytes> {
+        &self.rows[shard_of(key.scope)]
+    }
+
+    fn shard_mut(&mut self, key: &RowKey) -> &mut BTreeMap<RowKey, Bytes> {
+        &mut self.rows[shard_of(key.scope)]
+    }
+
     /// A row's value.
     pub fn get(&self, key: &RowKey) -> Option<&Bytes> {
-        self.rows.get(key)
+        self.shard(key).get(key)
     }
 
     /// The first row of `(code, scope, table)` with id at least `id`.
     pub fn lower_bound(&self, code: Name, scope: Name, table: Name, id: u64) -> Option<u64> {
         let start = RowKey::table_start(code, scope, table, id);
-        self.rows
+        self.rows[shard_of(scope)]
             .range((Bound::Included(start), Bound::Unbounded))
             .next()
             .filter(|(k, _)| k.code == code && k.scope == scope && k.table == table)
             .map(|(k, _)| k.id)
     }
 
-    /// Every row in key order.
+    /// Every row, shard by shard (key order within a shard, not across shards).
     pub fn iter(&self) -> impl Iterator<Item = (&RowKey, &Bytes)> {
-        self.rows.iter()
+        self.rows.iter().flat_map(|s| s.iter())
+    }
+
+    /// Every row in key order.
+    pub fn sorted(&self) -> Vec<(&RowKey, &Bytes)> {
+        let mut v: Vec<(&RowKey, &Bytes)> = self.iter().collect();
+        v.par_sort_unstable_by_key(|(k, _)| **k);
+        v
     }
 
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.rows.iter().map(BTreeMap::len).sum()
     }
 
     /// True when there is no row.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.rows.iter().all(BTreeMap::is_empty)
     }
 
     /// Applies writes in order (`None` removes), returning what changed (old and new value
@@ -119,8 +154,8 @@ impl Store {
         let mut changes = Vec::new();
         for (key, new) in writes {
             let old = match &new {
-                Some(v) => self.rows.insert(key, v.clone()),
-                None => self.rows.remove(&key),
+                Some(v) => self.shard_mut(&key).insert(key, v.clone()),
+                None => self.shard_mut(&key).remove(&key),
             };
             if old != new {
                 changes.push(RowChange { key, old, new });
@@ -155,20 +190,51 @@ impl Store {
 
     /// Applies writes whose root delta was computed beforehand by [`writes_delta`] against
     /// the values they replace; the caller adds that delta with
-    /// [`Store::add_prehashed_delta`] once the batch it covers is applied. `seen` is
-    /// called with each key and the value it replaced.
+    /// [`Store::add_prehashed_delta`] once the batch it covers is applied. Writes are
+    /// applied in the order given within each shard, the shards in parallel. Returns, in
+    /// that order per shard, the value each write replaced for the keys `keep` selects.
     pub fn apply_prehashed(
         &mut self,
         writes: Vec<(RowKey, Option<Bytes>)>,
-        mut seen: impl FnMut(&RowKey, Option<&Bytes>),
-    ) {
-        for (key, new) in writes {
-            let old = match new {
-                Some(v) => self.rows.insert(key, v),
-                None => self.rows.remove(&key),
-            };
-            seen(&key, old.as_ref());
+        keep: impl Fn(&RowKey) -> bool + Sync,
+    ) -> Vec<(RowKey, Option<Bytes>)> {
+        if writes.len() < PARALLEL_WRITES_MIN {
+            let mut kept = Vec::new();
+            for (key, new) in writes {
+                let shard = self.shard_mut(&key);
+                let old = match new {
+                    Some(v) => shard.insert(key, v),
+                    None => shard.remove(&key),
+                };
+                if keep(&key) {
+                    kept.push((key, old));
+                }
+            }
+            return kept;
         }
+        let mut per: Vec<Vec<(RowKey, Option<Bytes>)>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        for w in writes {
+            per[shard_of(w.0.scope)].push(w);
+        }
+        let kept: Vec<Vec<(RowKey, Option<Bytes>)>> = self
+            .rows
+            .par_iter_mut()
+            .zip(per)
+            .map(|(shard, writes)| {
+                let mut kept = Vec::new();
+                for (key, new) in writes {
+                    let old = match new {
+                        Some(v) => shard.insert(key, v),
+                        None => shard.remove(&key),
+                    };
+                    if keep(&key) {
+                        kept.push((key, old));
+                    }
+                }
+                kept
+            })
+            .collect();
+        kept.into_iter().flatten().collect()
     }
 
     /// Adds a delta from [`writes_delta`] for writes applied by [`Store::apply_prehashed`].
@@ -192,6 +258,7 @@ impl Store {
         let sum = self
             .rows
             .par_iter()
+            .flat_map(|s| s.par_iter())
             .fold(LtHash::default, |mut acc, (k, v)| {
                 acc.add_element(&[&k.encode(), v]);
                 acc
