@@ -8,27 +8,17 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dawn::chain::{n, Name};
 use dawn::exec::lthash::LtHash;
-use dawn::exec::scheduler::{self, Scoped};
+use dawn::exec::scheduler;
 use dawn::exec::wasm::WasmRuntime;
 use dawn::exec::workload::{self, BlockMaker, WASM_TOKEN};
 use dawn::exec::{ExecConfig, Executor};
 
-struct T(Vec<Name>, Vec<Name>);
-impl Scoped for T {
-    fn reads(&self) -> &[Name] {
-        &self.0
-    }
-    fn writes(&self) -> &[Name] {
-        &self.1
-    }
-}
-
 fn kernels(c: &mut Criterion) {
-    let txs: Vec<T> = (0..10_000u64)
+    let txs: Vec<(Vec<Name>, Vec<Name>)> = (0..10_000u64)
         .map(|i| {
             let hot = i % 10 == 0;
             let a = if hot { Name(1) } else { Name(2 * i + 2) };
-            T(vec![], vec![a, Name(2 * i + 3)])
+            (vec![], vec![a, Name(2 * i + 3)])
         })
         .collect();
     let mut g = c.benchmark_group("scheduler");

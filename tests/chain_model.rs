@@ -246,6 +246,29 @@ fn genesis_validates_and_has_a_stable_chain_id() {
     let mut bad = g.clone();
     bad.balances[0].balance = "10.00 SYS".parse::<Asset>().unwrap();
     assert!(bad.validate().is_err());
+    // Two balances for one account would be counted twice in the supply.
+    let mut bad = g.clone();
+    bad.balances.push(bad.balances[0].clone());
+    assert!(bad.validate().unwrap_err().to_string().contains("two balances"));
+    // Contracts go on genesis accounts, one each, with code.
+    let contract = |account: &str, code: Vec<u8>| dawn::chain::GenesisContract {
+        account: n(account),
+        code: dawn::chain::Bytes(code),
+    };
+    let mut with = g.clone();
+    with.contracts = vec![contract("alice", vec![0, 97, 115, 109])];
+    with.validate().unwrap();
+    assert_ne!(with.chain_id(), g.chain_id(), "contracts are covered by the chain id");
+    for bad in [
+        vec![contract("nobody", vec![1])],
+        vec![contract("eosio", vec![1])],
+        vec![contract("alice", vec![])],
+        vec![contract("alice", vec![1]), contract("alice", vec![2])],
+    ] {
+        let mut b = g.clone();
+        b.contracts = bad;
+        assert!(b.validate().is_err());
+    }
 }
 
 proptest! {

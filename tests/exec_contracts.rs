@@ -281,3 +281,35 @@ fn shared_engine_and_bad_code_refused() {
     assert!(e.contains("apply"), "{e}");
     assert!(wasm.validate(workload::TOKEN_WASM).is_ok());
 }
+
+/// Bytes a contract hands the host that do not decode: an inline action and a deferred
+/// request of garbage fail the transaction with the decoder's reason.
+#[test]
+fn malformed_bytes_from_a_contract_fail_its_transaction() {
+    let (mut ex, mut maker) = setup(1);
+    let wat = format!(
+        r#"(module {imports}
+          (memory (export "memory") 1)
+          (data (i32.const 64) "\01\02\03")
+          (func (export "apply") (param $r i64) (param $c i64) (param $a i64)
+            (if (i64.eq (local.get $a) (i64.const {inl})) (then (call $send_inline (i32.const 64) (i32.const 3))))
+            (if (i64.eq (local.get $a) (i64.const {dfr}))
+              (then (call $send_deferred (i64.const 1) (i32.const 1) (i32.const 64) (i32.const 3))))))"#,
+        imports = contracts::IMPORTS,
+        inl = n("inline").0 as i64,
+        dfr = n("deferred").0 as i64,
+    );
+    let c = n("garbage");
+    let r = deploy(&mut ex, &mut maker, c, &wat);
+    assert!(statuses(&r).iter().all(|s| *s == TransactionStatus::Executed), "{:?}", errors(&r));
+    let before = ex.state_root();
+    let r = ex.execute_block(
+        &maker.next(vec![call(c, "inline", vec![], vec![c]), call(c, "deferred", vec![], vec![c])]),
+    );
+    assert_eq!(statuses(&r), vec![TransactionStatus::HardFail; 2]);
+    let e = errors(&r);
+    assert!(e[0].contains("inline action refused: send_inline: malformed bytes"), "{e:?}");
+    assert!(e[1].contains("deferred request: send_deferred: malformed bytes"), "{e:?}");
+    assert_eq!(ex.state_root(), before);
+    assert_eq!(ex.deferred_pending(), 0);
+}

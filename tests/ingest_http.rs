@@ -258,3 +258,39 @@ fn batches_report_each_transaction_and_keep_order() {
     // Acknowledged order is chain order.
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
 }
+
+/// Scope inference runs the transaction against the newest state: the minimal declaration
+/// for a transfer, a specific refusal for one that would fail or has no action.
+#[test]
+fn compute_scopes_declares_what_a_transaction_touches() {
+    let node = TestNode::start();
+    let mut tx = node.tx("alice", 1);
+    let data = dawn::exec::native::token::Transfer {
+        from: dawn::chain::n("alice"),
+        to: dawn::chain::n("bob"),
+        quantity: "1.0000 SYS".parse().unwrap(),
+        memo: String::new(),
+    };
+    tx.actions[0].data = dawn::chain::Bytes(codec::encode(&data));
+    tx.write_scopes = vec![];
+    let (s, v) = node.post("/v1/chain/compute_scopes", json!({"transaction": tx}));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["read_scopes"], json!([]));
+    assert_eq!(v["write_scopes"], json!(["alice", "bob"]));
+    // Overdrawn: the speculative run fails, and says why.
+    let mut over = tx.clone();
+    let big = dawn::exec::native::token::Transfer { quantity: "999999999.0000 SYS".parse().unwrap(), ..data };
+    over.actions[0].data = dawn::chain::Bytes(codec::encode(&big));
+    let (s, v) = node.post("/v1/chain/compute_scopes", json!({"transaction": over}));
+    assert_eq!((s, v["name"].as_str().unwrap()), (422, "would_fail"), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("overdrawn balance"), "{v}");
+    let mut empty = tx.clone();
+    empty.actions.clear();
+    let (s, v) = node.post("/v1/chain/compute_scopes", json!({"transaction": empty}));
+    assert_eq!((s, v["name"].as_str().unwrap()), (400, "bad_scopes"), "{v}");
+    let (s, v) = node.post("/v1/chain/compute_scopes", json!({"transaction": {"nonsense": 1}}));
+    assert_eq!((s, v["name"].as_str().unwrap()), (400, "malformed"), "{v}");
+    // Nothing was applied by any of it.
+    let (_, b) = node.post("/v1/chain/get_currency_balance", json!({"account": "bob"}));
+    assert_eq!(b, json!(["1000000.0000 SYS"]));
+}

@@ -19,7 +19,7 @@ use crate::chain::{codec, Action, BlockNum, Name, PermissionLevel, TimePoint};
 use super::error::ActionError;
 use super::results::ActionTrace;
 use super::store::{Overlay, RowKey, Store};
-use super::system_rows::{AccountMeta, DeferredRequest, EOSIO, EOSIO_CODE, T_ACCOUNT};
+use super::system_rows::{DeferredRequest, EOSIO, EOSIO_CODE, T_ACCOUNT};
 use super::Contracts;
 
 /// Fuel units per microsecond of billed CPU.
@@ -307,22 +307,15 @@ impl<'a> TxCtx<'a> {
     /// transaction of this block can change.
     pub fn is_account(&mut self, account: Name) -> Result<bool, ActionError> {
         self.charge(20)?;
-        Ok(self.account_meta_lenient(account).is_some())
-    }
-
-    /// An account's metadata, read as [`TxCtx::is_account`] reads it.
-    pub fn account_meta_lenient(&mut self, account: Name) -> Option<AccountMeta> {
         let key = RowKey { code: EOSIO, scope: account, table: T_ACCOUNT, id: 0 };
-        let declared = self.check_scope(account, false).is_ok();
-        let bytes = if declared {
-            self.row(&key).cloned()
+        Ok(if self.check_scope(account, false).is_ok() {
+            self.row(&key).is_some()
         } else {
             match self.contracts.accounts_before.get(&key) {
-                Some(before) => before.clone(),
-                None => self.base.get(&key).cloned(),
+                Some(before) => before.is_some(),
+                None => self.base.get(&key).is_some(),
             }
-        };
-        bytes.and_then(|b| codec::decode(&b, 1 << 16).ok())
+        })
     }
 
     /// `require_auth`: fails unless `account` (with `permission`, if given) authorized the

@@ -103,3 +103,56 @@ impl DeferredIndex {
 pub fn row_key(sender: Name, sender_id: u64) -> RowKey {
     RowKey { code: EOSIO, scope: sender, table: T_DEFERRED, id: sender_id }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{Action, Bytes, PermissionLevel};
+
+    fn act(actor: Name) -> Action {
+        Action {
+            account: Name(9),
+            name: Name(1),
+            authorization: vec![PermissionLevel { actor, permission: Name(2) }],
+            data: Bytes::default(),
+        }
+    }
+
+    #[test]
+    fn requests_are_checked_as_transactions_are() {
+        let me = Name(5);
+        let ok =
+            DeferredRequest { read_scopes: vec![Name(1)], write_scopes: vec![me], actions: vec![act(me)] };
+        assert_eq!(check_request(me, &ok), Ok(()));
+        let bad = |r: DeferredRequest, want: &str| {
+            let e = check_request(me, &r).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        };
+        bad(DeferredRequest { actions: vec![], ..ok.clone() }, "1 to 16 actions");
+        bad(DeferredRequest { actions: vec![act(me); 17], ..ok.clone() }, "1 to 16 actions");
+        bad(DeferredRequest { write_scopes: vec![me, Name(1)], ..ok.clone() }, "sorted and unique");
+        bad(DeferredRequest { read_scopes: vec![me], ..ok.clone() }, "both read and write");
+        bad(DeferredRequest { actions: vec![act(Name(6))], ..ok.clone() }, "only by its sender");
+        bad(DeferredRequest { write_scopes: vec![Name(7)], ..ok }, "must be a write scope");
+    }
+
+    #[test]
+    fn index_orders_by_time_and_replaces() {
+        let e = |sender: u64, id: u64, at: u64| DeferredEntry {
+            sender: Name(sender),
+            sender_id: id,
+            delivery_ms: at,
+            expires_ms: at + 1,
+            request: DeferredRequest { read_scopes: vec![], write_scopes: vec![], actions: vec![] },
+        };
+        let mut ix = DeferredIndex::default();
+        ix.insert(&e(1, 1, 30));
+        ix.insert(&e(2, 1, 10));
+        ix.insert(&e(1, 1, 20)); // replaces the first
+        assert_eq!(ix.len(), 2);
+        assert_eq!(ix.due(25, 10), vec![(Name(2), 1), (Name(1), 1)]);
+        assert_eq!(ix.due(25, 1), vec![(Name(2), 1)]);
+        ix.remove(Name(2), 1);
+        assert_eq!(ix.due(100, 10), vec![(Name(1), 1)]);
+    }
+}

@@ -355,7 +355,9 @@ impl Executor {
         }
         self.contracts.accounts_before.clear();
         let waves = scheduler::group(&scheduler::waves(&items));
-        let mut code_changed = false;
+        // Accounts whose metadata or code changed: their directory entries are refreshed
+        // after the block (code takes effect at the next one).
+        let mut touched_accounts = std::collections::BTreeSet::new();
         let mut outcomes: Vec<Option<Outcome>> = (0..items.len()).map(|_| None).collect();
         for wave in waves {
             // Each worker also hashes its transactions' row changes against the wave's
@@ -407,7 +409,7 @@ impl Executor {
             }
             let system = |k: &RowKey| k.code == EOSIO && (k.table == T_ACCOUNT || k.table == T_CODE);
             for (key, old) in store.apply_prehashed(wave_writes, system) {
-                code_changed = true;
+                touched_accounts.insert(key.scope);
                 if key.table == T_ACCOUNT {
                     self.contracts.accounts_before.entry(key).or_insert(old);
                 }
@@ -417,9 +419,9 @@ impl Executor {
         let state_root = {
             let mut store = self.store.write().expect("state lock");
             store.update_root(changes);
-            if code_changed {
-                if let Err(e) = self.contracts.rebuild(&store) {
-                    tracing::error!(target: "dawn::exec", error = %e, "reloading contracts");
+            for account in touched_accounts {
+                if let Err(e) = self.contracts.refresh(&store, account) {
+                    tracing::error!(target: "dawn::exec", %account, error = %e, "loading contract code");
                 }
             }
             store.root()
@@ -447,8 +449,7 @@ impl Executor {
             })
             .collect();
         prune_traces(&mut transactions);
-        let leaves: Vec<Checksum256> = transactions.par_iter().map(TxResult::leaf).collect();
-        let results_root = crate::chain::merkle::root(&leaves);
+        let results_root = BlockResults::compute_root(&transactions);
         let results = BlockResults {
             block_num: facts.num,
             block_id: block.header.id(),
@@ -625,32 +626,49 @@ fn run_item(store: &Store, contracts: &Contracts, facts: BlockFacts, item: &Item
 }
 
 impl Contracts {
-    /// Rebuilds the directory of contracts from the state: the native ones, and every
-    /// account with code (compiling modules not yet loaded).
+    /// Rebuilds the directory of contracts from the state (at load): the native ones, and
+    /// every account with code (compiling modules not yet loaded).
     pub fn rebuild(&mut self, store: &Store) -> Result<(), ExecError> {
-        let mut code = HashMap::new();
-        code.insert(EOSIO, ContractCode::System);
-        code.insert(EOSIO_TOKEN, ContractCode::Token);
-        for (k, v) in store.iter() {
-            if k.code != EOSIO || k.table != T_ACCOUNT {
-                continue;
-            }
-            let meta: AccountMeta = codec::decode(v, 1 << 16)
-                .map_err(|e| ExecError::Genesis(format!("account row {}: {e}", k.scope)))?;
-            if meta.code_hash == Checksum256::default() {
-                continue;
-            }
-            if !self.wasm.is_loaded(&meta.code_hash) {
-                let bytes = store.get(&RowKey { code: EOSIO, scope: k.scope, table: T_CODE, id: 0 });
-                let bytes = bytes
-                    .ok_or_else(|| ExecError::Genesis(format!("{} has a code hash but no code", k.scope)))?;
-                self.wasm
-                    .validate(bytes)
-                    .map_err(|e| ExecError::Engine(format!("code of {}: {e}", k.scope)))?;
-            }
-            code.insert(k.scope, ContractCode::Wasm(meta.code_hash));
+        self.code.clear();
+        self.code.insert(EOSIO, ContractCode::System);
+        self.code.insert(EOSIO_TOKEN, ContractCode::Token);
+        let accounts: Vec<Name> = store
+            .iter()
+            .filter(|(k, _)| k.code == EOSIO && k.table == T_ACCOUNT)
+            .map(|(k, _)| k.scope)
+            .collect();
+        for account in accounts {
+            self.refresh(store, account)?;
         }
-        self.code = code;
+        Ok(())
+    }
+
+    /// Brings the directory entry of `account` in line with its metadata row: its module
+    /// (compiled if not yet loaded), or no entry when it has no code. Native accounts keep
+    /// their native code.
+    pub fn refresh(&mut self, store: &Store, account: Name) -> Result<(), ExecError> {
+        if self.code.get(&account).is_some_and(ContractCode::is_native) {
+            return Ok(());
+        }
+        let meta: Option<AccountMeta> = store
+            .get(&RowKey { code: EOSIO, scope: account, table: T_ACCOUNT, id: 0 })
+            .map(|v| codec::decode(v, 1 << 16))
+            .transpose()
+            .map_err(|e| ExecError::Genesis(format!("account row {account}: {e}")))?;
+        let hash = match meta {
+            Some(m) if m.code_hash != Checksum256::default() => m.code_hash,
+            _ => {
+                self.code.remove(&account);
+                return Ok(());
+            }
+        };
+        if !self.wasm.is_loaded(&hash) {
+            let bytes = store
+                .get(&RowKey { code: EOSIO, scope: account, table: T_CODE, id: 0 })
+                .ok_or_else(|| ExecError::Genesis(format!("{account} has a code hash but no code")))?;
+            self.wasm.validate(bytes).map_err(|e| ExecError::Engine(format!("code of {account}: {e}")))?;
+        }
+        self.code.insert(account, ContractCode::Wasm(hash));
         Ok(())
     }
 }

@@ -74,16 +74,19 @@ pub struct BlockResults {
 }
 
 impl BlockResults {
-    /// The results root of `transactions`.
+    /// The results root of `transactions` (leaves hashed on the current rayon pool).
     pub fn compute_root(transactions: &[TxResult]) -> Checksum256 {
-        let leaves: Vec<Checksum256> = transactions.iter().map(TxResult::leaf).collect();
+        use rayon::prelude::*;
+        let leaves: Vec<Checksum256> = transactions.par_iter().map(TxResult::leaf).collect();
         merkle::root(&leaves)
     }
 
-    /// The result of the block's transaction at `index`, if any.
+    /// The result of the block's transaction at `index`, if any. Deferred deliveries come
+    /// first, then the block's transactions in order, so it is found by position.
     pub fn for_index(&self, index: u32) -> Option<&TxResult> {
+        let deferred = self.transactions.partition_point(|t| matches!(t.origin, Origin::Deferred { .. }));
         self.transactions
-            .iter()
-            .find(|t| matches!(t.origin, Origin::Block(i) | Origin::Delayed(i) if i == index))
+            .get(deferred + index as usize)
+            .filter(|t| matches!(t.origin, Origin::Block(i) | Origin::Delayed(i) if i == index))
     }
 }

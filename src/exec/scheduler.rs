@@ -18,6 +18,16 @@ pub trait Scoped {
     fn writes(&self) -> &[Name];
 }
 
+/// A bare declaration `(reads, writes)`.
+impl Scoped for (Vec<Name>, Vec<Name>) {
+    fn reads(&self) -> &[Name] {
+        &self.0
+    }
+    fn writes(&self) -> &[Name] {
+        &self.1
+    }
+}
+
 /// The wave of each transaction, in block order; waves start at 0.
 pub fn waves<T: Scoped>(txs: &[T]) -> Vec<u32> {
     // Per scope: the latest wave that wrote it and the latest that read it.
@@ -66,15 +76,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    struct T(Vec<Name>, Vec<Name>);
-    impl Scoped for T {
-        fn reads(&self) -> &[Name] {
-            &self.0
-        }
-        fn writes(&self) -> &[Name] {
-            &self.1
-        }
-    }
+    type T = (Vec<Name>, Vec<Name>);
 
     fn conflict(a: &T, b: &T) -> bool {
         a.1.iter().any(|s| b.0.contains(s) || b.1.contains(s)) || b.1.iter().any(|s| a.0.contains(s))
@@ -88,7 +90,7 @@ mod tests {
             let txs: Vec<T> = spec.into_iter().map(|(r, w)| {
                 let w: Vec<Name> = w.into_iter().map(Name).collect();
                 let r: Vec<Name> = r.into_iter().map(Name).filter(|x| !w.contains(x)).collect();
-                T(r, w)
+                (r, w)
             }).collect();
             let waves = waves(&txs);
             for j in 0..txs.len() {
@@ -107,7 +109,7 @@ mod tests {
     #[test]
     fn readers_share_a_wave_and_precede_a_writer() {
         let a = Name(1);
-        let txs = vec![T(vec![a], vec![]), T(vec![a], vec![]), T(vec![], vec![a]), T(vec![a], vec![])];
+        let txs = vec![(vec![a], vec![]), (vec![a], vec![]), (vec![], vec![a]), (vec![a], vec![])];
         assert_eq!(waves(&txs), vec![0, 0, 1, 2]);
         assert_eq!(group(&[0, 0, 1, 2]), vec![vec![0, 1], vec![2], vec![3]]);
     }

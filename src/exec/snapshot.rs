@@ -152,23 +152,25 @@ pub fn list(dir: &Path) -> Vec<(BlockNum, PathBuf)> {
 /// Rows captured for a snapshot: cheap clones of the store's values.
 pub type Rows = Vec<(RowKey, Bytes)>;
 
-/// Captures the rows of `store` (between blocks).
+/// Captures the rows of `store` (between blocks), in no particular order: [`write`] sorts
+/// them off the executor's path.
 pub fn capture(store: &Store) -> Rows {
-    store.sorted().into_iter().map(|(k, v)| (*k, v.clone())).collect()
+    store.iter().map(|(k, v)| (*k, v.clone())).collect()
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> SnapshotError + '_ {
     move |source| SnapshotError::Io { path: path.to_path_buf(), source }
 }
 
-/// Writes a snapshot of `rows` at `head` (block `id`) into `dir`, durably, and removes
-/// all but the newest [`SNAPSHOTS_KEPT`].
-pub fn write(dir: &Path, head: ExecutedHead, id: BlockId, rows: &Rows) -> Result<PathBuf, SnapshotError> {
+/// Writes a snapshot of `rows` (sorted here) at `head` (block `id`) into `dir`, durably,
+/// and removes all but the newest [`SNAPSHOTS_KEPT`].
+pub fn write(dir: &Path, head: ExecutedHead, id: BlockId, rows: &mut Rows) -> Result<PathBuf, SnapshotError> {
+    rows.sort_unstable_by_key(|(k, _)| *k);
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let path = dir.join(file_name(head.num));
     let tmp = dir.join(format!("{}.tmp", file_name(head.num)));
     let mut body_hash = Xxh3::new();
-    for (k, v) in rows {
+    for (k, v) in rows.iter() {
         body_hash.update(&k.encode());
         body_hash.update(&(v.len() as u32).to_le_bytes());
         body_hash.update(v);
@@ -185,7 +187,7 @@ pub fn write(dir: &Path, head: ExecutedHead, id: BlockId, rows: &Rows) -> Result
     let mut w = BufWriter::with_capacity(1 << 20, file);
     w.write_all(&header.encode()).map_err(io(&tmp))?;
     let mut z = zstd::Encoder::new(w, 1).map_err(io(&tmp))?;
-    for (k, v) in rows {
+    for (k, v) in rows.iter() {
         z.write_all(&k.encode()).map_err(io(&tmp))?;
         z.write_all(&(v.len() as u32).to_le_bytes()).map_err(io(&tmp))?;
         z.write_all(v).map_err(io(&tmp))?;

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 
-use crate::chain::{codec, BlockNum, Genesis, SignedBlock};
+use std::collections::BTreeMap;
+
+use crate::chain::{codec, BlockNum, Checksum256, Genesis, SignedBlock};
 use crate::log::{Log, Offset};
 
 use super::error::ExecError;
@@ -32,7 +34,13 @@ pub struct ExecStage {
     snapshot_busy: Arc<AtomicBool>,
     snapshot_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     loaded_snapshot: Option<BlockNum>,
+    /// Roots of the newest executed blocks, for checking the roots headers claim without
+    /// reading the results log back.
+    recent_roots: Mutex<BTreeMap<BlockNum, (Checksum256, Checksum256)>>,
 }
+
+/// Executed blocks whose roots are kept in memory; older claims are read from the log.
+pub const RECENT_ROOTS_MAX: usize = 4096;
 
 fn log_err(what: &'static str) -> impl Fn(String) -> ExecError {
     move |detail| ExecError::Log { what, detail }
@@ -50,7 +58,13 @@ impl ExecStage {
         let store = executor.store();
         let executor = Arc::new(RwLock::new(executor));
         let (head_tx, head_rx) = watch::channel(head);
-        let view = ExecView { store, executor: executor.clone(), head: head_rx, results: results.clone() };
+        let view = ExecView {
+            store,
+            executor: executor.clone(),
+            head: head_rx,
+            results: results.clone(),
+            last_read: Arc::default(),
+        };
         let stage = Self {
             executor,
             chain,
@@ -60,6 +74,7 @@ impl ExecStage {
             snapshot_busy: Arc::new(AtomicBool::new(false)),
             snapshot_thread: Mutex::new(None),
             loaded_snapshot: (start > 0).then_some(BlockNum(start as u32)),
+            recent_roots: Mutex::new(BTreeMap::new()),
         };
         let end = stage.chain.durable_end().0;
         if stage.results.next_offset().0 > end {
@@ -163,12 +178,12 @@ impl ExecStage {
         {
             return;
         }
-        let rows = snapshot::capture(&ex.store().read().expect("state lock"));
+        let mut rows = snapshot::capture(&ex.store().read().expect("state lock"));
         drop(ex);
         let id = block.header.id();
         let busy = self.snapshot_busy.clone();
         let handle = std::thread::Builder::new().name("dawn-snapshot".into()).spawn(move || {
-            match snapshot::write(&dir, head, id, &rows) {
+            match snapshot::write(&dir, head, id, &mut rows) {
                 Ok(path) => tracing::info!(target: "dawn::exec::snapshot", block = head.num.0, rows = rows.len(), file = %path.display(), "wrote state snapshot"),
                 Err(e) => tracing::error!(target: "dawn::exec::snapshot", error = %e, "writing a state snapshot failed; the next interval tries again"),
             }
@@ -216,10 +231,8 @@ impl ExecStage {
         if u64::from(num.0) != offset.0 + 1 {
             return Err(ExecError::BadBlock { offset: offset.0, detail: format!("holds block {num}") });
         }
-        let mut ex = self.executor.write().expect("executor lock");
-        self.check_claimed_roots(&block, &ex)?;
-        let results = ex.execute_block(&block);
-        drop(ex);
+        self.check_claimed_roots(&block)?;
+        let results = self.executor.write().expect("executor lock").execute_block(&block);
         let bytes = codec::encode(&results);
         if offset.0 < self.results.next_offset().0 {
             let stored = self.results.get(offset).map_err(|e| log_err("results log read")(e.to_string()))?;
@@ -248,6 +261,13 @@ impl ExecStage {
         }
         tracing::debug!(target: "dawn::exec", block = num.0, transactions = results.transactions.len(), state_root = %results.state_root, "executed block");
         let head = ExecutedHead { num, state_root: results.state_root, results_root: results.results_root };
+        {
+            let mut recent = self.recent_roots.lock().expect("roots lock");
+            recent.insert(num, (head.state_root, head.results_root));
+            while recent.len() > RECENT_ROOTS_MAX {
+                recent.pop_first();
+            }
+        }
         self.head_tx.send_replace(Some(head));
         self.maybe_snapshot(&block, head);
         Ok(())
@@ -255,21 +275,29 @@ impl ExecStage {
 
     /// A block header carries the roots of the newest block its producer had executed;
     /// they must be the roots this node computed for that block.
-    fn check_claimed_roots(&self, block: &SignedBlock, ex: &Executor) -> Result<(), ExecError> {
+    fn check_claimed_roots(&self, block: &SignedBlock) -> Result<(), ExecError> {
         let h = &block.header;
         if h.executed_block_num.0 == 0 {
             return Ok(());
         }
         let num = h.executed_block_num;
-        let ours = if ex.head().is_some_and(|x| x.num == num) {
-            ex.head().map(|x| (x.state_root, x.results_root))
-        } else {
+        if num >= h.block_num() {
+            return Err(ExecError::Diverged {
+                block: h.block_num().0,
+                detail: format!(
+                    "block {} claims to follow the execution of block {num}, which is not before it",
+                    h.block_num()
+                ),
+            });
+        }
+        let recent = self.recent_roots.lock().expect("roots lock").get(&num).copied();
+        let ours = recent.or_else(|| {
             self.results
                 .get(Offset(u64::from(num.0) - 1))
                 .ok()
                 .and_then(|r| codec::decode::<super::BlockResults>(&r.data, 1 << 30).ok())
                 .map(|r| (r.state_root, r.results_root))
-        };
+        });
         match ours {
             Some((s, r)) if s == h.executed_state_root && r == h.executed_results_root => Ok(()),
             Some((s, r)) => Err(ExecError::Diverged {

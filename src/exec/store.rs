@@ -129,13 +129,6 @@ impl Store {
         self.rows.iter().flat_map(|s| s.iter())
     }
 
-    /// Every row in key order.
-    pub fn sorted(&self) -> Vec<(&RowKey, &Bytes)> {
-        let mut v: Vec<(&RowKey, &Bytes)> = self.iter().collect();
-        v.par_sort_unstable_by_key(|(k, _)| **k);
-        v
-    }
-
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.rows.iter().map(BTreeMap::len).sum()
@@ -153,10 +146,7 @@ impl Store {
     pub fn apply(&mut self, writes: impl IntoIterator<Item = (RowKey, Option<Bytes>)>) -> Vec<RowChange> {
         let mut changes = Vec::new();
         for (key, new) in writes {
-            let old = match &new {
-                Some(v) => self.shard_mut(&key).insert(key, v.clone()),
-                None => self.shard_mut(&key).remove(&key),
-            };
+            let old = put_row(self.shard_mut(&key), key, new.clone());
             if old != new {
                 changes.push(RowChange { key, old, new });
             }
@@ -198,17 +188,11 @@ impl Store {
         writes: Vec<(RowKey, Option<Bytes>)>,
         keep: impl Fn(&RowKey) -> bool + Sync,
     ) -> Vec<(RowKey, Option<Bytes>)> {
+        let mut kept = Vec::new();
         if writes.len() < PARALLEL_WRITES_MIN {
-            let mut kept = Vec::new();
-            for (key, new) in writes {
-                let shard = self.shard_mut(&key);
-                let old = match new {
-                    Some(v) => shard.insert(key, v),
-                    None => shard.remove(&key),
-                };
-                if keep(&key) {
-                    kept.push((key, old));
-                }
+            for w in writes {
+                let shard = &mut self.rows[shard_of(w.0.scope)];
+                apply_to_shard(shard, [w], &keep, &mut kept);
             }
             return kept;
         }
@@ -216,25 +200,18 @@ impl Store {
         for w in writes {
             per[shard_of(w.0.scope)].push(w);
         }
-        let kept: Vec<Vec<(RowKey, Option<Bytes>)>> = self
+        let per_shard: Vec<Vec<(RowKey, Option<Bytes>)>> = self
             .rows
             .par_iter_mut()
             .zip(per)
             .map(|(shard, writes)| {
                 let mut kept = Vec::new();
-                for (key, new) in writes {
-                    let old = match new {
-                        Some(v) => shard.insert(key, v),
-                        None => shard.remove(&key),
-                    };
-                    if keep(&key) {
-                        kept.push((key, old));
-                    }
-                }
+                apply_to_shard(shard, writes, &keep, &mut kept);
                 kept
             })
             .collect();
-        kept.into_iter().flatten().collect()
+        kept.extend(per_shard.into_iter().flatten());
+        kept
     }
 
     /// Adds a delta from [`writes_delta`] for writes applied by [`Store::apply_prehashed`].
@@ -268,6 +245,29 @@ impl Store {
                 a
             });
         Checksum256(sum.checksum())
+    }
+}
+
+/// Sets (`Some`) or removes (`None`) one row of a shard; the value it replaced.
+fn put_row(shard: &mut BTreeMap<RowKey, Bytes>, key: RowKey, new: Option<Bytes>) -> Option<Bytes> {
+    match new {
+        Some(v) => shard.insert(key, v),
+        None => shard.remove(&key),
+    }
+}
+
+/// Applies `writes` (all of one shard) in order, keeping the replaced values `keep` selects.
+fn apply_to_shard(
+    shard: &mut BTreeMap<RowKey, Bytes>,
+    writes: impl IntoIterator<Item = (RowKey, Option<Bytes>)>,
+    keep: &impl Fn(&RowKey) -> bool,
+    kept: &mut Vec<(RowKey, Option<Bytes>)>,
+) {
+    for (key, new) in writes {
+        let old = put_row(shard, key, new);
+        if keep(&key) {
+            kept.push((key, old));
+        }
     }
 }
 

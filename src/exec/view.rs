@@ -1,7 +1,7 @@
 //! [`StateView`] over the executed state, for ingest: accounts and permissions from the
 //! state rows, the executed head, receipts from the results log, and scope inference.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 
@@ -16,6 +16,9 @@ use super::store::{RowKey, Store};
 use super::system_rows::{PermissionRow, EOSIO, T_ACCOUNT, T_PERMISSION};
 use super::{ExecutedHead, Executor};
 
+/// The last block whose results were read, decoded.
+pub(super) type LastRead = (BlockNum, Arc<BlockResults>);
+
 /// Exec's read-only face. Cheap to clone.
 #[derive(Clone)]
 pub struct ExecView {
@@ -23,29 +26,25 @@ pub struct ExecView {
     pub(super) executor: Arc<RwLock<Executor>>,
     pub(super) head: watch::Receiver<Option<ExecutedHead>>,
     pub(super) results: Log,
+    pub(super) last_read: Arc<Mutex<Option<LastRead>>>,
 }
 
 impl ExecView {
-    /// Waits until block `num` is executed (or the stage stops).
-    pub async fn wait_executed(&self, num: BlockNum) -> Option<ExecutedHead> {
-        let mut rx = self.head.clone();
-        loop {
-            if let Some(h) = *rx.borrow_and_update() {
-                if h.num >= num {
-                    return Some(h);
-                }
-            }
-            rx.changed().await.ok()?;
-        }
-    }
-
-    /// A block's results from the results log.
-    pub fn block_results(&self, num: BlockNum) -> Option<BlockResults> {
+    /// A block's results from the results log. The last block read is kept decoded, so
+    /// the receipts of one block (a batch waiting for it) decode it once.
+    pub fn block_results(&self, num: BlockNum) -> Option<Arc<BlockResults>> {
         if num.0 == 0 || self.executed().is_none_or(|h| h.num < num) {
             return None;
         }
+        if let Some((n, r)) = &*self.last_read.lock().expect("results cache lock") {
+            if *n == num {
+                return Some(r.clone());
+            }
+        }
         let rec = self.results.get(Offset(u64::from(num.0) - 1)).ok()?;
-        codec::decode(&rec.data, 1 << 30).ok()
+        let r: Arc<BlockResults> = Arc::new(codec::decode(&rec.data, 1 << 30).ok()?);
+        *self.last_read.lock().expect("results cache lock") = Some((num, r.clone()));
+        Some(r)
     }
 }
 

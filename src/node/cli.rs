@@ -539,13 +539,6 @@ pub fn sign_push(
     Ok(SignedTransaction::sign(tx, &refs, chain))
 }
 
-/// Builds and signs the transaction `args` describes against the chain facts in `info`,
-/// with exactly the scopes given.
-pub fn build_push(args: &PushArgs, info: &Value) -> anyhow::Result<SignedTransaction> {
-    let (tx, chain) = build_unsigned(args, info)?;
-    sign_push(args, tx, &chain)
-}
-
 /// Adds the scopes the node computed to the declaration: written ones to `write_scopes`,
 /// read ones (not written) to `read_scopes`; both stay sorted and unique.
 fn merge_scopes(tx: &mut Transaction, read: Vec<Name>, write: Vec<Name>) {
