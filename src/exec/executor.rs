@@ -274,22 +274,24 @@ impl Executor {
         let now = facts.time.0;
         for (sender, sender_id) in self.deferred.due(now, self.config.deferred_per_block_max) {
             let key = deferred::row_key(sender, sender_id);
-            let entry: Option<DeferredEntry> =
-                self.store.read().expect("state lock").get(&key).and_then(|b| codec::decode(b, 1 << 20).ok());
+            // The id is the SHA-256 of the stored entry (its canonical encoding).
+            let stored = self.store.read().expect("state lock").get(&key).cloned();
             self.deferred.remove(sender, sender_id);
             setup.push((key, None));
-            let Some(e) = entry else { continue };
-            let expired = now > e.expires_ms;
-            let id = TxId(Checksum256::hash(&codec::encode(&e)));
+            let Some((bytes, e)) =
+                stored.and_then(|b| codec::decode::<DeferredEntry>(&b, 1 << 20).ok().map(|e| (b, e)))
+            else {
+                continue;
+            };
             items.push(Item {
                 origin: Origin::Deferred { sender, sender_id },
-                id,
-                reads: Cow::Owned(e.request.read_scopes.clone()),
-                writes: Cow::Owned(e.request.write_scopes.clone()),
-                actions: Cow::Owned(e.request.actions.clone()),
+                id: TxId(Checksum256::hash(&bytes)),
+                reads: Cow::Owned(e.request.read_scopes),
+                writes: Cow::Owned(e.request.write_scopes),
+                actions: Cow::Owned(e.request.actions),
                 fuel: self.fuel_for(0),
                 net_bytes: 0,
-                kind: ItemKind::Deferred { sender, sender_id, expired },
+                kind: ItemKind::Deferred { sender, sender_id, expired: now > e.expires_ms },
             });
         }
         // Ids and sizes are hashed and encoded on the pool.

@@ -156,7 +156,8 @@ pub async fn run(
     tokio::pin!(shutdown);
     tokio::pin!(producer_task);
     tokio::pin!(exec_done_rx);
-    let mut exec_result = None;
+    // Set when exec's end was already taken (and reported) in the select.
+    let mut exec_ended = false;
     let result = tokio::select! {
         _ = &mut shutdown => {
             tracing::info!(target: "dawn::node", "stopping: sealing queued transactions");
@@ -175,7 +176,7 @@ pub async fn run(
                 _ => anyhow::anyhow!("exec stopped unexpectedly"),
             };
             tracing::error!(target: "dawn::node", error = %e, "exec failed; the node stops");
-            exec_result = Some(Ok(()));
+            exec_ended = true;
             intake.stop();
             let _ = producer_task.await;
             Err(e.context("exec failed"))
@@ -186,15 +187,17 @@ pub async fn run(
     let log = chain_log.clone();
     tokio::task::spawn_blocking(move || log.close()).await??;
     // Exec finishes the durable blocks, then sees the chain log closed and stops.
-    if exec_result.is_none() {
-        exec_result = Some(exec_done_rx.await.unwrap_or_else(|_| {
+    let exec_result = if exec_ended {
+        Ok(())
+    } else {
+        exec_done_rx.await.unwrap_or_else(|_| {
             Err(crate::exec::ExecError::Log { what: "exec", detail: "the exec thread panicked".into() })
-        }));
-    }
+        })
+    };
     let _ = tokio::task::spawn_blocking(move || exec_thread.join()).await;
     match (result, exec_result) {
         (Err(e), _) => Err(e),
-        (Ok(()), Some(Err(e))) => Err(anyhow::Error::from(e).context("exec failed")),
-        (Ok(()), _) => Ok(()),
+        (Ok(()), Err(e)) => Err(anyhow::Error::from(e).context("exec failed")),
+        (Ok(()), Ok(())) => Ok(()),
     }
 }
