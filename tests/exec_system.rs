@@ -279,3 +279,36 @@ fn a_block_claiming_wrong_executed_roots_is_refused() {
         ExecStage::open(&g, lying, open("results2"), ExecConfig::default()).err().expect("a lie is refused");
     assert!(err.to_string().contains("claims state root 0707"), "{err}");
 }
+
+/// Bytes in the logs that do not decode stop the stage with the record named: a chain
+/// log record that is not a block, a block at the wrong offset, a results record that is
+/// not results.
+#[test]
+fn undecodable_log_records_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = workload::genesis(4);
+    let open = |name: &str| Log::open_path(&dir.path().join(name), LogConfig::default()).unwrap();
+    let put = |log: &Log, records: &[Vec<u8>]| {
+        let a = log.append(records).unwrap();
+        log.wait_durable_blocking(a.last()).unwrap();
+    };
+    let cfg = || ExecConfig { threads: 1, ..ExecConfig::default() };
+    let garbage = open("garbage");
+    put(&garbage, &[vec![1, 2, 3]]);
+    let err = ExecStage::open(&g, garbage, open("r1"), cfg()).err().expect("refused");
+    assert!(err.to_string().starts_with("chain log record 0:"), "{err}");
+    let mut maker = BlockMaker::new(&g);
+    let b1 = maker.next(vec![]);
+    let b2 = maker.next(vec![]);
+    let skipped = open("skipped");
+    put(&skipped, &[codec::encode(&b2)]);
+    let err = ExecStage::open(&g, skipped, open("r2"), cfg()).err().expect("refused");
+    assert!(err.to_string().contains("holds block 2"), "{err}");
+    let chain = open("chain");
+    put(&chain, &[codec::encode(&b1)]);
+    let results = open("r3");
+    put(&results, &[vec![9; 40]]);
+    drop(results);
+    let err = ExecStage::open(&g, chain, open("r3"), cfg()).err().expect("refused");
+    assert!(err.to_string().contains("stored record does not decode"), "{err}");
+}
