@@ -5,5 +5,7 @@
 pub mod chain;
 pub mod exec;
 pub mod ingest;
+pub mod ipfs;
 pub mod log;
 pub mod node;
+pub mod publish;

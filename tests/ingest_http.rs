@@ -29,6 +29,10 @@ impl TestNode {
             intake: IntakeConfig { block_interval: Duration::from_millis(30), ..IntakeConfig::default() },
             sync: SyncPolicy::Always,
             exec: dawn::exec::ExecConfig::default(),
+            publish: Some(dawn::publish::PublishConfig {
+                addr: "127.0.0.1:0".parse().unwrap(),
+                ..dawn::publish::PublishConfig::default()
+            }),
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(SocketAddr, Intake)>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -40,3 +40,15 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: u64) -> Result<T, CodecE
         .deserialize(bytes)
         .map_err(|e| CodecError(e.to_string()))
 }
+
+/// Decodes one `T` from the front of `bytes` and advances `bytes` past it, for sequences
+/// of values in one buffer (the subscription protocol's frames). At most `limit` bytes
+/// are read for it.
+pub fn decode_front<T: DeserializeOwned>(bytes: &mut &[u8], limit: u64) -> Result<T, CodecError> {
+    options().with_limit(limit).deserialize_from(bytes).map_err(|e| CodecError(e.to_string()))
+}
+
+/// Appends the encoding of `value` to `out`.
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    options().serialize_into(out, value).expect("chain types always encode")
+}

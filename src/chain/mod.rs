@@ -26,6 +26,7 @@ mod genesis;
 pub mod merkle;
 mod name;
 mod receipt;
+pub mod results;
 mod state;
 mod time;
 mod transaction;

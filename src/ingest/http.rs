@@ -449,7 +449,7 @@ async fn ack_json(
 fn info_json(intake: &Intake) -> Value {
     let i = intake.info();
     let executed = intake.state().executed();
-    json!({
+    let mut v = json!({
         "server_version": env!("CARGO_PKG_VERSION"),
         "chain_id": i.chain_id,
         "head_block_num": i.head_block_num,
@@ -462,5 +462,9 @@ fn info_json(intake: &Intake) -> Value {
         "executed_block_num": executed.map_or(0, |e| e.num.0),
         "executed_state_root": executed.map(|e| e.state_root),
         "executed_results_root": executed.map(|e| e.results_root),
-    })
+    });
+    for (k, val) in &intake.config().info_extra {
+        v[k.as_str()] = json!(val);
+    }
+    v
 }

@@ -36,6 +36,9 @@ pub struct IntakeConfig {
     pub queue_max: usize,
     /// The producer account.
     pub producer: Name,
+    /// Fields the node adds to `get_info` (the publish endpoint and its certificate
+    /// fingerprint): name and text value.
+    pub info_extra: Vec<(String, String)>,
 }
 
 impl Default for IntakeConfig {
@@ -47,6 +50,7 @@ impl Default for IntakeConfig {
             expiration_window_sec: 3600,
             queue_max: 200_000,
             producer: crate::chain::SYSTEM_ACCOUNT,
+            info_extra: Vec::new(),
         }
     }
 }

@@ -43,6 +43,16 @@ pub struct NodeArgs {
     /// whole chain log).
     #[arg(long, default_value_t = 1_000)]
     pub snapshot_interval: u32,
+    /// Address (UDP) of the publish endpoint, the QUIC streams subscribers read.
+    #[arg(long, default_value = crate::publish::server::DEFAULT_ADDR)]
+    pub publish: SocketAddr,
+    /// Do not serve the publish endpoint.
+    #[arg(long)]
+    pub no_publish: bool,
+    /// Accept only subscribers presenting a client certificate with this SHA-256
+    /// fingerprint (repeatable; none: anyone may subscribe).
+    #[arg(long = "publish-allow-client", value_name = "FINGERPRINT")]
+    pub publish_allow_clients: Vec<crate::publish::Fingerprint>,
 }
 
 impl NodeArgs {
@@ -68,6 +78,15 @@ impl NodeArgs {
                 snapshot_interval_blocks: self.snapshot_interval,
                 ..ExecConfig::default()
             },
+            publish: (!self.no_publish).then(|| crate::publish::PublishConfig {
+                addr: self.publish,
+                clients: if self.publish_allow_clients.is_empty() {
+                    crate::publish::ClientAuth::Anyone
+                } else {
+                    crate::publish::ClientAuth::Known(self.publish_allow_clients.clone())
+                },
+                ..crate::publish::PublishConfig::default()
+            }),
         }
     }
 }
@@ -183,6 +202,9 @@ pub enum NodeCommand {
     /// Genesis files.
     #[command(subcommand)]
     Genesis(GenesisCommand),
+    /// Follow a node's publish stream (QUIC): print the matching messages as JSON lines,
+    /// reconnecting and resuming after drops by itself.
+    Subscribe(Box<super::subscribe::SubscribeArgs>),
     /// Benchmarks of whole stages, each beside a baseline measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -216,6 +238,30 @@ pub enum BenchCommand {
         /// Rounds per figure (the median is reported).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+    },
+    /// Fan-out of executed token transfers to 1, 10 and 100 QUIC subscribers with filters
+    /// selecting 1%, 10% and 100%: delivery rate (catch-up) and append-to-delivery
+    /// latency (live), beside the plain log read rate. Every subscriber's set is checked
+    /// complete first.
+    Publish {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Blocks in the catch-up log.
+        #[arg(long, default_value_t = 200)]
+        blocks: usize,
+        /// Transfers per block (a multiple of 100, so each filter matches in every block).
+        #[arg(long, default_value_t = 200)]
+        per_block: usize,
+        /// Blocks appended in the live phase.
+        #[arg(long, default_value_t = 40)]
+        live_blocks: usize,
+        /// Live blocks appended per second.
+        #[arg(long, default_value_t = 20.0)]
+        live_rate: f64,
+        /// Directory for the temporary logs.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
     /// Pre-signed transfers through the real intake (in process and over loopback HTTP),
     /// acknowledged durable, beside plain batched ed25519 verification on the same cores.
@@ -397,6 +443,41 @@ pub fn run(cmd: NodeCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        NodeCommand::Subscribe(args) => runtime()?.block_on(super::subscribe::run(*args)),
+        NodeCommand::Bench(BenchCommand::Publish {
+            json,
+            blocks,
+            per_block,
+            live_blocks,
+            live_rate,
+            dir,
+        }) => {
+            if per_block == 0 || per_block % 100 != 0 || blocks == 0 || live_blocks == 0 || live_rate <= 0.0 {
+                bail!("--per-block must be a positive multiple of 100; --blocks, --live-blocks and --live-rate positive");
+            }
+            let tmp = tempfile::Builder::new().prefix("dawn-bench-publish").tempdir_in(&dir)?;
+            let plan = super::publish_bench::PublishPlan { blocks, per_block, live_blocks, live_rate };
+            let r = super::publish_bench::run(tmp.path(), plan, json)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "{:>11} {:>9} {:>16} {:>9} {:>9} {:>9}",
+                    "subscribers", "selected", "delivered tx/s", "p50 ms", "p99 ms", "max ms"
+                );
+                for x in &r.runs {
+                    println!(
+                        "{:>11} {:>8}% {:>16.0} {:>9.2} {:>9.2} {:>9.2}",
+                        x.subscribers, x.selected_percent, x.delivered_per_s, x.p50_ms, x.p99_ms, x.max_ms
+                    );
+                }
+                println!(
+                    "baseline: plain log reads {:.0} blocks/s = {:.0} tx/s; {} blocks of {} transfers, live at {} blocks/s",
+                    r.log_read_records_per_s, r.log_read_transactions_per_s, r.blocks, r.transactions_per_block, r.live_blocks_per_s
+                );
+            }
+            Ok(())
+        }
         NodeCommand::Genesis(GenesisCommand::Dev) => {
             println!("{}", serde_json::to_string_pretty(&dev::dev_genesis())?);
             Ok(())
@@ -440,6 +521,9 @@ fn serve(node: NodeArgs, genesis: Genesis, key: PrivateKey, dev_banner: bool) ->
             let info = node.intake.info();
             println!("dawn chain {}", genesis.chain_id().0);
             println!("  HTTP API   http://{}   (try: dawn get info)", node.http_addr);
+            if let Some((addr, fp)) = node.publish {
+                println!("  publish    quic://{addr}   (try: dawn subscribe)   certificate SHA-256 {fp}");
+            }
             println!("  data dir   {}   head block {}", data_dir.display(), info.head_block_num);
             if dev_banner {
                 println!(
@@ -465,7 +549,7 @@ fn serve(node: NodeArgs, genesis: Genesis, key: PrivateKey, dev_banner: bool) ->
     ))
 }
 
-async fn get_info(url: &str) -> anyhow::Result<Value> {
+pub(super) async fn get_info(url: &str) -> anyhow::Result<Value> {
     let (status, v) = client::post_json(&format!("{url}/v1/chain/get_info"), &json!({})).await?;
     if status != 200 {
         bail!("get_info failed ({status}): {v}");

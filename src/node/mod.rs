@@ -3,11 +3,13 @@
 //!
 //! # Data directory
 //! `genesis.json` (written at first start; a restart must find the same one), `chain/`
-//! (the chain log), `results/` (the results log) and `state/` (state snapshots). A running
-//! node holds both logs' locks.
+//! (the chain log), `results/` (the results log), `state/` (state snapshots) and
+//! `publish/` (the publish endpoint's certificate and key). A running node holds both
+//! logs' locks.
 //!
 //! # Tasks
-//! The HTTP server and the block producer run on one tokio runtime; exec runs on its own
+//! The HTTP server, the block producer and the publish endpoint (its feed follows the
+//! results log) run on one tokio runtime; exec runs on its own
 //! `dawn-exec` thread (and its worker pool), following the chain log. Intake reads the
 //! executed state through exec's [`crate::chain::StateView`]. If the producer or exec
 //! fails the node stops with an error: a critical task never dies quietly. Ctrl-C stops
@@ -19,6 +21,8 @@ pub mod cli;
 pub mod client;
 pub mod dev;
 pub mod erc20;
+pub mod publish_bench;
+pub mod subscribe;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,6 +34,7 @@ use crate::chain::{Genesis, PrivateKey, StateView};
 use crate::exec::{ExecConfig, ExecStage, ExecView};
 use crate::ingest::{http, Intake, IntakeConfig};
 use crate::log::{Config as LogConfig, Log, SyncPolicy};
+use crate::publish::{Feed, Fingerprint, Identity, PublishConfig, PublishServer};
 
 /// Where and how a node runs.
 #[derive(Debug, Clone)]
@@ -44,6 +49,8 @@ pub struct NodeConfig {
     pub sync: SyncPolicy,
     /// Exec settings.
     pub exec: ExecConfig,
+    /// The publish endpoint (none: not served).
+    pub publish: Option<PublishConfig>,
 }
 
 /// Reads the genesis stored in `data_dir`, or stores `genesis` there on first start. A
@@ -84,6 +91,8 @@ pub struct Node {
     pub http_addr: SocketAddr,
     /// The executed state.
     pub exec: ExecView,
+    /// The publish endpoint's address and certificate fingerprint, when served.
+    pub publish: Option<(SocketAddr, Fingerprint)>,
 }
 
 /// Starts a single-producer node and runs it until `shutdown` completes or a critical task
@@ -136,19 +145,56 @@ pub async fn run(
         let r = stage.run(handle);
         let _ = exec_done_tx.send(r);
     })?;
-    let intake_config = IntakeConfig { producer: producer.producer_name, ..config.intake };
+    // Publish: the endpoint and its certificate (made at first start, kept in publish/).
+    let publish = match config.publish.clone() {
+        Some(pc) => {
+            let dir = config.data_dir.join("publish");
+            let identity = tokio::task::spawn_blocking(move || {
+                Identity::load_or_create(&dir, &[crate::publish::tls::SERVER_NAME, "localhost"])
+            })
+            .await?
+            .context("publish certificate")?;
+            let feed = Feed::new(
+                chain_log.clone(),
+                results_log.clone(),
+                genesis.producers.len(),
+                pc.cache_bytes_max,
+            );
+            tokio::spawn(feed.clone().follow());
+            Some(PublishServer::bind(pc, &identity, feed).context("starting the publish endpoint")?)
+        }
+        None => None,
+    };
+    let publish_info = publish.as_ref().map(|p| (p.local_addr(), p.fingerprint()));
+    let mut intake_config = IntakeConfig { producer: producer.producer_name, ..config.intake };
+    if let Some((addr, fp)) = publish_info {
+        intake_config.info_extra.push(("publish_endpoint".into(), addr.to_string()));
+        intake_config.info_extra.push(("publish_fingerprint".into(), fp.to_string()));
+    }
     let intake = Intake::open(intake_config, genesis.chain_id(), producer_key, chain_log.clone(), state)?;
     let listener = http::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     let http_addr = listener.local_addr()?;
-    let node = Node { intake: intake.clone(), chain_log: chain_log.clone(), http_addr, exec: view };
+    let node = Node {
+        intake: intake.clone(),
+        chain_log: chain_log.clone(),
+        http_addr,
+        exec: view,
+        publish: publish_info,
+    };
     on_ready(&node);
     tracing::info!(target: "dawn::node", %http_addr, "node running");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (publish_stop_tx, publish_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(http::serve(listener, intake.clone(), async {
         let _ = stop_rx.await;
     }));
+    let publish_task = publish.map(|p| {
+        tokio::spawn(p.run(async {
+            let _ = publish_stop_rx.await;
+        }))
+    });
     let producer_task = {
         let intake = intake.clone();
         tokio::spawn(async move { intake.run_producer().await })
@@ -184,6 +230,10 @@ pub async fn run(
     };
     let _ = stop_tx.send(());
     let _ = server.await;
+    let _ = publish_stop_tx.send(());
+    if let Some(t) = publish_task {
+        let _ = t.await;
+    }
     let log = chain_log.clone();
     tokio::task::spawn_blocking(move || log.close()).await??;
     // Exec finishes the durable blocks, then sees the chain log closed and stops.

@@ -1,0 +1,214 @@
+//! The subscription state machine without sockets: random filters, projections and resume
+//! points over real executed blocks, checked against a brute-force evaluation. Every
+//! matching transaction arrives exactly once, in order, however often the stream is cut
+//! and resumed from the last cursor the client saw.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use dawn::chain::{BlockId, BlockNum, Name, TransactionStatus};
+use dawn::exec::workload::account;
+use dawn::log::Offset;
+use dawn::node::publish_bench::{executed_logs, expected, ExecutedLogs};
+use dawn::publish::feed::{BlockSource, FeedBlock, Heads, SourceError};
+use dawn::publish::protocol::{decode_messages, messages_frame_prefix, Reply, PROTOCOL_VERSION};
+use dawn::publish::session::{Poll, Session};
+use dawn::publish::{Commitment, Cursor, Filter, Message, NameLists, Projection, Start, Subscribe, TxFilter};
+use proptest::prelude::*;
+
+const BLOCKS: usize = 12;
+
+struct Model {
+    _dir: tempfile::TempDir,
+    logs: ExecutedLogs,
+    blocks: Vec<Arc<FeedBlock>>,
+}
+
+fn model() -> &'static Model {
+    static M: OnceLock<Model> = OnceLock::new();
+    M.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = executed_logs(dir.path(), BLOCKS, 100).unwrap();
+        let blocks = (0..BLOCKS as u64)
+            .map(|off| {
+                Arc::new(
+                    FeedBlock::decode(
+                        BlockNum(off as u32 + 1),
+                        &logs.chain.get(Offset(off)).unwrap().data,
+                        &logs.results.get(Offset(off)).unwrap().data,
+                    )
+                    .unwrap(),
+                )
+            })
+            .collect();
+        Model { _dir: dir, logs, blocks }
+    })
+}
+
+/// The first `visible` blocks of the model, all irreversible.
+struct MemSource {
+    visible: usize,
+}
+
+impl BlockSource for MemSource {
+    fn heads(&self) -> Heads {
+        let m = model();
+        let head = match self.visible {
+            0 => (BlockNum(0), BlockId::default()),
+            v => (BlockNum(v as u32), m.blocks[v - 1].id),
+        };
+        Heads { applied: head, irreversible: head, closed: false }
+    }
+    fn oldest(&self) -> BlockNum {
+        BlockNum(1)
+    }
+    fn block_id(&self, num: BlockNum) -> Result<BlockId, SourceError> {
+        self.block(num).map(|b| b.id)
+    }
+    fn block(&self, num: BlockNum) -> Result<Arc<FeedBlock>, SourceError> {
+        if num.0 == 0 || num.0 as usize > self.visible {
+            return Err(SourceError::Missing(num));
+        }
+        Ok(model().blocks[num.0 as usize - 1].clone())
+    }
+}
+
+fn filter_strategy() -> impl Strategy<Value = Filter> {
+    let names = prop::collection::vec((0usize..12).prop_map(account), 0..3);
+    let lists = (names.clone(), names.clone(), names).prop_map(|(include, require, exclude)| NameLists {
+        include,
+        require,
+        exclude,
+    });
+    let one = (
+        lists.clone(),
+        lists,
+        prop::collection::vec(
+            prop::sample::select(vec![TransactionStatus::Executed, TransactionStatus::HardFail]),
+            0..2,
+        ),
+    )
+        .prop_map(|(actors, scopes, statuses)| TxFilter {
+            actors,
+            scopes,
+            statuses,
+            ..Default::default()
+        });
+    prop::collection::vec(one, 0..3).prop_map(Filter)
+}
+
+/// Decodes a batch the way a client reads it off the wire.
+fn wire(batch: dawn::publish::session::Batch) -> Vec<Message> {
+    let mut body = messages_frame_prefix(batch.messages.len() as u32, batch.bytes)[5..].to_vec();
+    for m in &batch.messages {
+        body.extend_from_slice(m);
+    }
+    decode_messages(&body).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_match_once_in_order_across_resumes(
+        filter in filter_strategy(),
+        full in any::<bool>(),
+        cuts in prop::collection::vec((1usize..6, 0usize..1000), 0..6),
+        grow in prop::collection::vec(1usize..4, 1..6),
+    ) {
+        let m = model();
+        let mut norm = filter.clone();
+        if norm.normalize().is_err() {
+            // Contradictory filters are refused at subscribe.
+            let req = Subscribe { version: PROTOCOL_VERSION, commitment: Commitment::Applied, start: Start::Oldest, filter, projection: Projection::Full, heartbeat_ms: 0 };
+            let refused = matches!(Session::start(req, &MemSource { visible: BLOCKS }, 1, Instant::now()), Err(Reply::Rejected { .. }));
+            prop_assert!(refused, "a contradictory filter is refused");
+            return Ok(());
+        }
+        let want: Vec<(u32, u32)> = expected(&m.logs.chain, &m.logs.results, &norm).unwrap();
+        let projection = if full { Projection::Full } else { Projection::Receipts };
+        let mut visible = 0usize;
+        let mut grow = grow.into_iter().cycle();
+        let mut cuts = cuts.into_iter();
+        let mut next_cut = cuts.next();
+        let mut got = Vec::new();
+        let mut last: Option<(Cursor, Vec<(BlockNum, BlockId)>)> = None;
+        let mut now = Instant::now();
+        let mut polls = 0;
+        'outer: loop {
+            let start = match &last {
+                Some((c, loc)) if !loc.is_empty() => Start::After { cursor: *c, locator: loc.clone() },
+                Some((c, _)) => Start::Block(BlockNum(c.block_num.0 + 1)),
+                None => Start::Oldest,
+            };
+            let req = Subscribe { version: PROTOCOL_VERSION, commitment: Commitment::Applied, start, filter: filter.clone(), projection, heartbeat_ms: 100 };
+            let src = MemSource { visible };
+            let (mut s, reply) = Session::start(req, &src, 1, now).unwrap();
+            let accepted = matches!(reply, Reply::Accepted { .. });
+            prop_assert!(accepted, "accepted");
+            let mut frames = 0;
+            loop {
+                polls += 1;
+                prop_assert!(polls < 10_000, "the stream makes progress");
+                let src = MemSource { visible };
+                match s.poll(&src, now) {
+                    Poll::Send(batch) => {
+                        frames += 1;
+                        let messages = wire(batch);
+                        // A cut drops the connection after the client processed only part
+                        // of this frame (possibly in the middle of a block).
+                        let cut_here = next_cut.is_some_and(|(f, _)| f == frames);
+                        let keep = match next_cut {
+                            Some((_, k)) if cut_here => k % (messages.len() + 1),
+                            _ => messages.len(),
+                        };
+                        for msg in messages.into_iter().take(keep) {
+                            match &msg {
+                                Message::Transaction(t) => {
+                                    got.push((t.cursor.block_num.0, t.cursor.seq - 1));
+                                    prop_assert_eq!(t.transaction.is_some(), full);
+                                }
+                                Message::Undo { .. } | Message::Error { .. } => prop_assert!(false, "unexpected {:?}", msg),
+                                _ => {}
+                            }
+                            // The client's resume state: the last cursor and the blocks seen.
+                            let (c, loc) = last.get_or_insert((Cursor::default(), Vec::new()));
+                            if !matches!(msg, Message::Irreversible { .. }) {
+                                *c = msg.cursor();
+                            }
+                            if let Message::BlockBegin { cursor, block_id, .. } | Message::BlockEnd { cursor, block_id, .. } | Message::Heartbeat { cursor, block_id, .. } = &msg {
+                                if cursor.block_num.0 > 0 && loc.first().map(|l| l.0) != Some(cursor.block_num) {
+                                    loc.insert(0, (cursor.block_num, *block_id));
+                                }
+                            }
+                        }
+                        if cut_here {
+                            next_cut = cuts.next();
+                            continue 'outer;
+                        }
+                    }
+                    Poll::Wait { until } => {
+                        if visible == BLOCKS {
+                            if last.as_ref().is_some_and(|(c, _)| c.block_num.0 as usize >= BLOCKS) {
+                                break 'outer;
+                            }
+                            now = until.max(now + Duration::from_millis(1));
+                        } else {
+                            visible = (visible + grow.next().unwrap()).min(BLOCKS);
+                        }
+                    }
+                    Poll::End(_) => prop_assert!(false, "the stream ended"),
+                }
+            }
+        }
+        prop_assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn names_in_the_model_are_real_accounts() {
+    // The filters above draw from the accounts the workload uses.
+    let m = model();
+    let senders: Vec<Name> = m.blocks[0].facts.iter().flat_map(|f| f.actors.clone()).collect();
+    assert!(senders.contains(&account(0)));
+}
