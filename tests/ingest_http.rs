@@ -33,6 +33,7 @@ impl TestNode {
                 addr: "127.0.0.1:0".parse().unwrap(),
                 ..dawn::publish::PublishConfig::default()
             }),
+            gateway: Some(("127.0.0.1:0".parse().unwrap(), dawn::ipfs::gateway::GatewayConfig::default())),
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(SocketAddr, Intake)>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

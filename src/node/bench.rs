@@ -205,6 +205,7 @@ pub fn run(
         sync,
         exec: crate::exec::ExecConfig::default(),
         publish: None,
+        gateway: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(SocketAddr, Intake)>();

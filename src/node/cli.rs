@@ -53,6 +53,16 @@ pub struct NodeArgs {
     /// fingerprint (repeatable; none: anyone may subscribe).
     #[arg(long = "publish-allow-client", value_name = "FINGERPRINT")]
     pub publish_allow_clients: Vec<crate::publish::Fingerprint>,
+    /// Address of the IPFS gateway (HTTP: `/ipfs/CID`, trustless `?format=car|raw`, and
+    /// signed uploads within quotas).
+    #[arg(long, default_value = crate::ipfs::gateway::DEFAULT_GATEWAY_ADDR)]
+    pub gateway: SocketAddr,
+    /// Do not serve the IPFS gateway.
+    #[arg(long)]
+    pub no_gateway: bool,
+    /// Storage the gateway shares among token holders, in GiB (pro-rata to balances).
+    #[arg(long, default_value_t = 100)]
+    pub storage_capacity_gib: u64,
 }
 
 impl NodeArgs {
@@ -86,6 +96,11 @@ impl NodeArgs {
                     crate::publish::ClientAuth::Known(self.publish_allow_clients.clone())
                 },
                 ..crate::publish::PublishConfig::default()
+            }),
+            gateway: (!self.no_gateway).then(|| {
+                let mut g = crate::ipfs::gateway::GatewayConfig::default();
+                g.quota.capacity_bytes = self.storage_capacity_gib.saturating_mul(1 << 30);
+                (self.gateway, g)
             }),
         }
     }
@@ -202,6 +217,16 @@ pub enum NodeCommand {
     /// Genesis files.
     #[command(subcommand)]
     Genesis(GenesisCommand),
+    /// IPFS: add files (CIDs identical to kubo's `ipfs add`), read, pin, collect garbage,
+    /// in the node's IPFS repo (`DATA_DIR/ipfs`; safe while the node runs).
+    Ipfs {
+        /// The node's data directory.
+        #[arg(long, default_value = "./data/dev", global = true)]
+        data_dir: PathBuf,
+        /// The IPFS command.
+        #[command(subcommand)]
+        command: crate::ipfs::cli::IpfsCommand,
+    },
     /// Follow a node's publish stream (QUIC): print the matching messages as JSON lines,
     /// reconnecting and resuming after drops by itself.
     Subscribe(Box<super::subscribe::SubscribeArgs>),
@@ -239,6 +264,9 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// UnixFS import of a large file beside plain SHA-256 over the same bytes, and gateway
+    /// downloads over loopback HTTP.
+    Ipfs(crate::ipfs::bench::IpfsBenchArgs),
     /// Fan-out of executed token transfers to 1, 10 and 100 QUIC subscribers with filters
     /// selecting 1%, 10% and 100%: delivery rate (catch-up) and append-to-delivery
     /// latency (live), beside the plain log read rate. Every subscriber's set is checked
@@ -443,6 +471,8 @@ pub fn run(cmd: NodeCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        NodeCommand::Ipfs { data_dir, command } => crate::ipfs::cli::run(command, &data_dir.join("ipfs")),
+        NodeCommand::Bench(BenchCommand::Ipfs(args)) => crate::ipfs::bench::run(&args),
         NodeCommand::Subscribe(args) => runtime()?.block_on(super::subscribe::run(*args)),
         NodeCommand::Bench(BenchCommand::Publish {
             json,
@@ -523,6 +553,9 @@ fn serve(node: NodeArgs, genesis: Genesis, key: PrivateKey, dev_banner: bool) ->
             println!("  HTTP API   http://{}   (try: dawn get info)", node.http_addr);
             if let Some((addr, fp)) = node.publish {
                 println!("  publish    quic://{addr}   (try: dawn subscribe)   certificate SHA-256 {fp}");
+            }
+            if let Some(addr) = node.gateway {
+                println!("  IPFS       http://{addr}/ipfs/CID   (try: dawn ipfs add FILE)");
             }
             println!("  data dir   {}   head block {}", data_dir.display(), info.head_block_num);
             if dev_banner {

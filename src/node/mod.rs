@@ -4,7 +4,8 @@
 //! # Data directory
 //! `genesis.json` (written at first start; a restart must find the same one), `chain/`
 //! (the chain log), `results/` (the results log), `state/` (state snapshots) and
-//! `publish/` (the publish endpoint's certificate and key). A running node holds both
+//! `publish/` (the publish endpoint's certificate and key) and `ipfs/` (the IPFS repo the
+//! gateway serves and `dawn ipfs` works on). A running node holds both
 //! logs' locks.
 //!
 //! # Tasks
@@ -33,6 +34,7 @@ use anyhow::{bail, Context};
 use crate::chain::{Genesis, PrivateKey, StateView};
 use crate::exec::{ExecConfig, ExecStage, ExecView};
 use crate::ingest::{http, Intake, IntakeConfig};
+use crate::ipfs::gateway::{Gateway, GatewayConfig};
 use crate::log::{Config as LogConfig, Log, SyncPolicy};
 use crate::publish::{Feed, Fingerprint, Identity, PublishConfig, PublishServer};
 
@@ -51,6 +53,9 @@ pub struct NodeConfig {
     pub exec: ExecConfig,
     /// The publish endpoint (none: not served).
     pub publish: Option<PublishConfig>,
+    /// The IPFS gateway's address and settings (none: not served). The quota's token
+    /// symbol is taken from the genesis.
+    pub gateway: Option<(SocketAddr, GatewayConfig)>,
 }
 
 /// Reads the genesis stored in `data_dir`, or stores `genesis` there on first start. A
@@ -93,6 +98,8 @@ pub struct Node {
     pub exec: ExecView,
     /// The publish endpoint's address and certificate fingerprint, when served.
     pub publish: Option<(SocketAddr, Fingerprint)>,
+    /// The IPFS gateway's address, when served.
+    pub gateway: Option<SocketAddr>,
 }
 
 /// Starts a single-producer node and runs it until `shutdown` completes or a critical task
@@ -166,10 +173,35 @@ pub async fn run(
         None => None,
     };
     let publish_info = publish.as_ref().map(|p| (p.local_addr(), p.fingerprint()));
+    // The IPFS gateway: the repo in ipfs/, quotas from the executed token balances.
+    let gateway = match config.gateway.clone() {
+        Some((addr, mut gc)) => {
+            gc.quota.token_symbol = genesis.core_symbol();
+            let repo = config.data_dir.join("ipfs");
+            let (st, chain_id) = (state.clone(), genesis.chain_id());
+            let gw = tokio::task::spawn_blocking(move || Gateway::open(&repo, gc, st, chain_id))
+                .await?
+                .context("opening the IPFS repo")?;
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!(
+                    "cannot listen on {addr} for the IPFS gateway; pick another --gateway or --no-gateway"
+                )
+            })?;
+            Some((listener, Arc::new(gw)))
+        }
+        None => None,
+    };
+    let gateway_addr = match &gateway {
+        Some((l, _)) => Some(l.local_addr()?),
+        None => None,
+    };
     let mut intake_config = IntakeConfig { producer: producer.producer_name, ..config.intake };
     if let Some((addr, fp)) = publish_info {
         intake_config.info_extra.push(("publish_endpoint".into(), addr.to_string()));
         intake_config.info_extra.push(("publish_fingerprint".into(), fp.to_string()));
+    }
+    if let Some(addr) = gateway_addr {
+        intake_config.info_extra.push(("ipfs_gateway".into(), format!("http://{addr}")));
     }
     let intake = Intake::open(intake_config, genesis.chain_id(), producer_key, chain_log.clone(), state)?;
     let listener = http::bind(config.http_addr)
@@ -182,6 +214,7 @@ pub async fn run(
         http_addr,
         exec: view,
         publish: publish_info,
+        gateway: gateway_addr,
     };
     on_ready(&node);
     tracing::info!(target: "dawn::node", %http_addr, "node running");
@@ -190,6 +223,12 @@ pub async fn run(
     let server = tokio::spawn(http::serve(listener, intake.clone(), async {
         let _ = stop_rx.await;
     }));
+    let (gateway_stop_tx, gateway_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let gateway_task = gateway.map(|(listener, gw)| {
+        tokio::spawn(crate::ipfs::gateway::serve(listener, gw, async {
+            let _ = gateway_stop_rx.await;
+        }))
+    });
     let publish_task = publish.map(|p| {
         tokio::spawn(p.run(async {
             let _ = publish_stop_rx.await;
@@ -232,6 +271,10 @@ pub async fn run(
     let _ = server.await;
     let _ = publish_stop_tx.send(());
     if let Some(t) = publish_task {
+        let _ = t.await;
+    }
+    let _ = gateway_stop_tx.send(());
+    if let Some(t) = gateway_task {
         let _ = t.await;
     }
     let log = chain_log.clone();
