@@ -3,8 +3,9 @@
 //! filters select 1%, 10% and 100% of the transactions, beside the plain log read rate
 //! measured in the same run.
 //!
-//! Each configuration has two phases. Catch-up: the subscribers start at the oldest block
-//! and read the whole log as fast as they can (`delivered_per_s`). Live: they start at the
+//! Each configuration has two phases. Catch-up: the subscribers wait at block 1, the whole
+//! log is appended at once, and they read it as fast as they can (`delivered_per_s`, from
+//! the first append to the last delivery). Live: they start at the
 //! head, and blocks are appended to the served logs at a steady pace; the time from a
 //! block's append to the results log to its `BlockEnd` at each subscriber gives the
 //! latency percentiles. Every subscriber's set of transactions is compared with a
@@ -208,7 +209,7 @@ fn request(start: Start, filter: Filter) -> Subscribe {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -244,11 +245,6 @@ pub fn run(dir: &Path, plan: PublishPlan, quiet: bool) -> anyhow::Result<Publish
     for (i, &(subs, percent)) in configs.iter().enumerate() {
         let run_dir = dir.join(format!("run{i}"));
         let (chain, results) = open_logs(&run_dir)?;
-        // Copy the catch-up part of the log.
-        for off in 0..plan.blocks as u64 {
-            chain.append(&[src.chain.get(Offset(off))?.data])?;
-            results.append(&[src.results.get(Offset(off))?.data])?;
-        }
         let filter = sender_filter(percent);
         let want_all = expected(&src.chain, &src.results, &filter)?;
         let r = rt.block_on(fan_out(&src, &chain, &results, &filter, &want_all, subs, plan))?;
@@ -299,26 +295,32 @@ async fn fan_out(
     let server_task = tokio::spawn(server.run(async {
         let _ = stop_rx.await;
     }));
-    // Wait for the feed to see the catch-up log.
+    // Catch-up: every subscriber waits at block 1, then the whole log is appended at once,
+    // so the figure is the fan-out rate, not the connection handshakes.
     let last_catchup = plan.blocks as u32;
-    let mut heads = feed.subscribe_heads();
-    heads.wait_for(|h| h.applied.0 .0 >= last_catchup).await?;
-
-    // Catch-up.
     let want_catchup: Vec<(u32, u32)> =
         want_all.iter().copied().filter(|(b, _)| *b <= last_catchup).collect();
-    let t = Instant::now();
-    let (subscribed, _) = tokio::sync::mpsc::unbounded_channel();
+    let (subscribed, mut accepted) = tokio::sync::mpsc::unbounded_channel();
     let tasks: Vec<_> = (0..subs)
         .map(|_| {
             tokio::spawn(collect(
                 client.clone(),
-                request(Start::Oldest, filter.clone()),
+                request(Start::Block(crate::chain::BlockNum(1)), filter.clone()),
                 last_catchup,
                 subscribed.clone(),
             ))
         })
         .collect();
+    for _ in 0..subs {
+        if accepted.recv().await.is_none() {
+            break;
+        }
+    }
+    let t = Instant::now();
+    for off in 0..plan.blocks as u64 {
+        chain.append(&[src.chain.get(Offset(off))?.data])?;
+        results.append(&[src.results.get(Offset(off))?.data])?;
+    }
     let mut delivered = 0usize;
     for task in tasks {
         let c = task.await??;

@@ -34,8 +34,9 @@ pub struct FeedBlock {
     pub results: BlockResults,
     /// What filters look at, per result.
     pub facts: Vec<TxFacts>,
-    /// Encoded transaction messages per projection (receipts, full), built on first use.
-    encoded: [OnceLock<Vec<Bytes>>; 2],
+    /// Encoded transaction messages per projection (receipts, full), each built on first
+    /// use (a selective filter encodes only what it sends).
+    encoded: [Vec<OnceLock<Bytes>>; 2],
     /// Encoded `BlockBegin`.
     begin: Bytes,
     /// Approximate memory held (for the cache budget).
@@ -76,7 +77,9 @@ impl FeedBlock {
             results: results.transactions.len() as u32,
         }
         .encode();
-        Ok(Self { id, block, results, facts, encoded: [OnceLock::new(), OnceLock::new()], begin, bytes })
+        let n = results.transactions.len();
+        let encoded = [(0..n).map(|_| OnceLock::new()).collect(), (0..n).map(|_| OnceLock::new()).collect()];
+        Ok(Self { id, block, results, facts, encoded, begin, bytes })
     }
 
     /// The block's number.
@@ -102,16 +105,13 @@ impl FeedBlock {
     }
 
     /// The encoded message of result `index` in `projection` (receipts or full), encoded
-    /// once per block and projection.
+    /// once and shared by every subscriber sending it.
     pub fn tx_message(&self, index: usize, projection: Projection) -> Bytes {
         let slot = match projection {
             Projection::Full => 1,
             _ => 0,
         };
-        self.encoded[slot].get_or_init(|| {
-            (0..self.results.transactions.len()).map(|i| self.encode_tx(i, projection).encode()).collect()
-        })[index]
-            .clone()
+        self.encoded[slot][index].get_or_init(|| self.encode_tx(index, projection).encode()).clone()
     }
 
     fn encode_tx(&self, index: usize, projection: Projection) -> Message {
