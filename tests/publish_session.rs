@@ -48,6 +48,8 @@ fn model() -> &'static Model {
 /// The first `visible` blocks of the model, all irreversible.
 struct MemSource {
     visible: usize,
+    /// Blocks below this one are pruned.
+    oldest: u32,
 }
 
 impl BlockSource for MemSource {
@@ -60,7 +62,7 @@ impl BlockSource for MemSource {
         Heads { applied: head, irreversible: head, closed: false }
     }
     fn oldest(&self) -> BlockNum {
-        BlockNum(1)
+        BlockNum(self.oldest)
     }
     fn block_id(&self, num: BlockNum) -> Result<BlockId, SourceError> {
         self.block(num).map(|b| b.id)
@@ -68,6 +70,9 @@ impl BlockSource for MemSource {
     fn block(&self, num: BlockNum) -> Result<Arc<FeedBlock>, SourceError> {
         if num.0 == 0 || num.0 as usize > self.visible {
             return Err(SourceError::Missing(num));
+        }
+        if num.0 < self.oldest {
+            return Err(SourceError::Pruned { num, oldest: BlockNum(self.oldest) });
         }
         Ok(model().blocks[num.0 as usize - 1].clone())
     }
@@ -121,7 +126,7 @@ proptest! {
         if norm.normalize().is_err() {
             // Contradictory filters are refused at subscribe.
             let req = Subscribe { version: PROTOCOL_VERSION, commitment: Commitment::Applied, start: Start::Oldest, filter, projection: Projection::Full, heartbeat_ms: 0 };
-            let refused = matches!(Session::start(req, &MemSource { visible: BLOCKS }, 1, Instant::now()), Err(Reply::Rejected { .. }));
+            let refused = matches!(Session::start(req, &MemSource { visible: BLOCKS, oldest: 1 }, 1, Instant::now()), Err(Reply::Rejected { .. }));
             prop_assert!(refused, "a contradictory filter is refused");
             return Ok(());
         }
@@ -142,7 +147,7 @@ proptest! {
                 None => Start::Oldest,
             };
             let req = Subscribe { version: PROTOCOL_VERSION, commitment: Commitment::Applied, start, filter: filter.clone(), projection, heartbeat_ms: 100 };
-            let src = MemSource { visible };
+            let src = MemSource { visible, oldest: 1 };
             let (mut s, reply) = Session::start(req, &src, 1, now).unwrap();
             let accepted = matches!(reply, Reply::Accepted { .. });
             prop_assert!(accepted, "accepted");
@@ -150,7 +155,7 @@ proptest! {
             loop {
                 polls += 1;
                 prop_assert!(polls < 10_000, "the stream makes progress");
-                let src = MemSource { visible };
+                let src = MemSource { visible, oldest: 1 };
                 match s.poll(&src, now) {
                     Poll::Send(batch) => {
                         frames += 1;
@@ -211,4 +216,31 @@ fn names_in_the_model_are_real_accounts() {
     let m = model();
     let senders: Vec<Name> = m.blocks[0].facts.iter().flat_map(|f| f.actors.clone()).collect();
     assert!(senders.contains(&account(0)));
+}
+
+#[test]
+fn a_subscriber_overtaken_by_pruning_is_told_and_ended() {
+    let req = Subscribe {
+        version: PROTOCOL_VERSION,
+        commitment: Commitment::Applied,
+        start: Start::Oldest,
+        filter: Filter::all(),
+        projection: Projection::Headers,
+        heartbeat_ms: 0,
+    };
+    let now = Instant::now();
+    let (mut s, _) = Session::start(req, &MemSource { visible: 2, oldest: 1 }, 1, now).unwrap();
+    assert!(matches!(s.poll(&MemSource { visible: 2, oldest: 1 }, now), Poll::Send(_)));
+    // Retention pruned blocks 3 and 4 before this subscriber read them.
+    match s.poll(&MemSource { visible: BLOCKS, oldest: 5 }, now) {
+        Poll::End(batch) => match wire(batch).last() {
+            Some(Message::Error { code, oldest, message, cursor }) => {
+                assert_eq!((*code, *oldest), (dawn::publish::ErrorCode::FellBehind, Some(BlockNum(5))));
+                assert_eq!(*cursor, Cursor::end(BlockNum(2)));
+                assert!(message.contains("fell behind"), "{message}");
+            }
+            other => panic!("expected an error, got {other:?}"),
+        },
+        other => panic!("expected the end, got {other:?}"),
+    }
 }

@@ -12,9 +12,9 @@ use dawn::log::{Config as LogConfig, Log, Offset, SyncPolicy};
 use dawn::node::publish_bench::{executed_logs, expected, sender_filter, ExecutedLogs};
 use dawn::publish::protocol::{self, FrameKind, PROTOCOL_VERSION};
 use dawn::publish::{
-    ClientConfig, ClientError, Commitment, Cursor, ErrorCode, Feed, Filter, Identity, Message, NameLists,
-    Projection, PublishConfig, PublishServer, PublishStats, ResumingSubscriber, Start, Subscribe,
-    Subscription, TxFilter,
+    ClientAuth, ClientConfig, ClientError, Commitment, Cursor, ErrorCode, Feed, Filter, Identity, Message,
+    NameLists, Projection, PublishConfig, PublishServer, PublishStats, ResumingSubscriber, Start, Subscribe,
+    Subscription, Trust, TxFilter,
 };
 
 const BLOCKS: usize = 30;
@@ -49,6 +49,11 @@ struct Served {
 
 impl Served {
     async fn start(blocks: usize, config: PublishConfig) -> Self {
+        Self::start_with(blocks, config, Identity::generate(&[dawn::publish::tls::SERVER_NAME]).unwrap())
+            .await
+    }
+
+    async fn start_with(blocks: usize, config: PublishConfig, identity: Identity) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let lc = LogConfig {
             sync: SyncPolicy::Never,
@@ -61,7 +66,6 @@ impl Served {
         let results = Log::open_path(&dir.path().join("results"), lc).unwrap();
         let feed = Feed::new(chain.clone(), results.clone(), 1, 64 << 20);
         tokio::spawn(feed.clone().follow());
-        let identity = Identity::generate(&[dawn::publish::tls::SERVER_NAME]).unwrap();
         let server = PublishServer::bind(
             PublishConfig { addr: "127.0.0.1:0".parse().unwrap(), ..config },
             &identity,
@@ -474,4 +478,53 @@ async fn irreversible_streams_announce_finality_and_headers_skip_transactions() 
     assert!(hb
         .iter()
         .any(|m| matches!(m, Message::Heartbeat { cursor, .. } if *cursor == Cursor::end(BlockNum(5)))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ca_trust_and_known_client_certificates() {
+    // A CA, and a certificate for `localhost` it issued to the server.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server_cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&server_key, &ca, &ca_key)
+        .unwrap();
+    let pem = tempfile::tempdir().unwrap();
+    let path = |f: &str| pem.path().join(f);
+    std::fs::write(path("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(path("server.pem"), server_cert.pem()).unwrap();
+    std::fs::write(path("server.key"), server_key.serialize_pem()).unwrap();
+    let server_id = Identity::from_pem_files(&path("server.pem"), &path("server.key")).unwrap();
+    let known = Identity::generate(&["subscriber"]).unwrap();
+    let stranger = Identity::generate(&["stranger"]).unwrap();
+    let config =
+        PublishConfig { clients: ClientAuth::Known(vec![known.fingerprint()]), ..PublishConfig::default() };
+    let served = Served::start_with(3, config, server_id.clone()).await;
+    let via_ca = |identity: Option<Identity>, name: &str| ClientConfig {
+        server: served.client.server,
+        server_name: name.into(),
+        trust: Trust::CaFile(path("ca.pem")),
+        identity,
+        receive_window_bytes: dawn::publish::client::RECEIVE_WINDOW_BYTES,
+    };
+    let req = request(Start::Oldest, Filter::all());
+    // A known client trusting the CA subscribes.
+    let mut sub = Subscription::open(&via_ca(Some(known.clone()), "localhost"), &req).await.unwrap();
+    assert!(!transactions(&read_until(&mut sub, 3).await).is_empty());
+    // A stranger's certificate, or none, is refused; so is a name the certificate lacks.
+    assert!(Subscription::open(&via_ca(Some(stranger), "localhost"), &req).await.is_err());
+    assert!(Subscription::open(&via_ca(None, "localhost"), &req).await.is_err());
+    assert!(Subscription::open(&via_ca(Some(known.clone()), "elsewhere"), &req).await.is_err());
+    // Pinning: the right fingerprint works, another is refused.
+    let mut pinned = ClientConfig::pinned(served.client.server, server_id.fingerprint());
+    pinned.identity = Some(known.clone());
+    assert!(Subscription::open(&pinned, &req).await.is_ok());
+    pinned.trust = Trust::Pinned(known.fingerprint());
+    match Subscription::open(&pinned, &req).await {
+        Err(ClientError::Connection { detail, .. }) => assert!(detail.contains("fingerprint"), "{detail}"),
+        other => panic!("expected a refused handshake, got {:?}", other.err()),
+    }
 }
