@@ -31,6 +31,10 @@ fn start(dir: &std::path::Path, port: u16) -> Child {
             "15",
             "--snapshot-interval",
             "7",
+            "--publish",
+            "127.0.0.1:0",
+            "--gateway",
+            "127.0.0.1:0",
         ])
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())

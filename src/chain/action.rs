@@ -28,7 +28,9 @@ impl Serialize for Bytes {
         if s.is_human_readable() {
             s.serialize_str(&hex::encode(&self.0))
         } else {
-            self.0.serialize(s)
+            // The same bytes as a `Vec<u8>` (a u64 length, then the bytes), written whole
+            // rather than element by element.
+            s.serialize_bytes(&self.0)
         }
     }
 }
@@ -39,8 +41,36 @@ impl<'de> Deserialize<'de> for Bytes {
             let s = String::deserialize(d)?;
             hex::decode(&s).map(Self).map_err(|_| serde::de::Error::custom(format!("{s:?} is not hex")))
         } else {
-            Vec::<u8>::deserialize(d).map(Self)
+            d.deserialize_byte_buf(BytesVisitor)
         }
+    }
+}
+
+/// Reads bytes whole from binary formats (and from a sequence, for formats that have no
+/// byte strings).
+struct BytesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for BytesVisitor {
+    type Value = Bytes;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("bytes")
+    }
+
+    fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
+        Ok(Bytes(v))
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bytes, E> {
+        Ok(Bytes(v.to_vec()))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Bytes, A::Error> {
+        let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+        while let Some(b) = seq.next_element::<u8>()? {
+            v.push(b);
+        }
+        Ok(Bytes(v))
     }
 }
 

@@ -22,6 +22,21 @@ pub struct TimePointSec(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct TimePoint(pub u64);
 
+/// CPU time the calling thread has used, in nanoseconds (0 where the platform has no
+/// per-thread clock). Stage counters take it around their work so that time a thread
+/// spent preempted or blocked is not counted as busy.
+pub fn thread_cpu_ns() -> u64 {
+    #[cfg(unix)]
+    {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime writes one timespec, which outlives the call.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0 {
+            return ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+        }
+    }
+    0
+}
+
 /// A time string that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bad time {0:?}: expected YYYY-MM-DDTHH:MM:SS[.mmm] (UTC)")]

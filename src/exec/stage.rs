@@ -8,6 +8,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use tokio::sync::watch;
 
@@ -64,6 +65,7 @@ impl ExecStage {
             head: head_rx,
             results: results.clone(),
             last_read: Arc::default(),
+            stats: Arc::default(),
         };
         let stage = Self {
             executor,
@@ -225,6 +227,7 @@ impl ExecStage {
     }
 
     fn execute_record(&self, offset: Offset, data: &[u8]) -> Result<(), ExecError> {
+        let started = Instant::now();
         let block: SignedBlock = codec::decode(data, BLOCK_BYTES_MAX)
             .map_err(|e| ExecError::BadBlock { offset: offset.0, detail: e.to_string() })?;
         let num = block.header.block_num();
@@ -233,6 +236,11 @@ impl ExecStage {
         }
         self.check_claimed_roots(&block)?;
         let results = self.executor.write().expect("executor lock").execute_block(&block);
+        let stats = &self.view.stats;
+        let executed = Instant::now();
+        stats.execute_ns.fetch_add((executed - started).as_nanos() as u64, Ordering::Relaxed);
+        stats.blocks.fetch_add(1, Ordering::Relaxed);
+        stats.transactions.fetch_add(block.transactions.len() as u64, Ordering::Relaxed);
         let bytes = codec::encode(&results);
         if offset.0 < self.results.next_offset().0 {
             let stored = self.results.get(offset).map_err(|e| log_err("results log read")(e.to_string()))?;
@@ -259,6 +267,7 @@ impl ExecStage {
                 .wait_durable_blocking(a.last())
                 .map_err(|e| log_err("results log sync")(e.to_string()))?;
         }
+        stats.results_ns.fetch_add(executed.elapsed().as_nanos() as u64, Ordering::Relaxed);
         tracing::debug!(target: "dawn::exec", block = num.0, transactions = results.transactions.len(), state_root = %results.state_root, "executed block");
         let head = ExecutedHead { num, state_root: results.state_root, results_root: results.results_root };
         {

@@ -1,6 +1,7 @@
 //! [`StateView`] over the executed state, for ingest: accounts and permissions from the
 //! state rows, the executed head, receipts from the results log, and scope inference.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
@@ -19,6 +20,21 @@ use super::{ExecutedHead, Executor};
 /// The last block whose results were read, decoded.
 pub(super) type LastRead = (BlockNum, Arc<BlockResults>);
 
+/// Where exec's time goes, since open: counted per block (never per transaction), for
+/// `dawn bench` and metrics. Nanoseconds of wall-clock time on the `dawn-exec` thread
+/// (a block's waves run on the worker pool meanwhile).
+#[derive(Debug, Default)]
+pub struct ExecStats {
+    /// Decoding and executing blocks (the waves on the workers included).
+    pub execute_ns: AtomicU64,
+    /// Encoding results and appending them to the results log.
+    pub results_ns: AtomicU64,
+    /// Blocks executed.
+    pub blocks: AtomicU64,
+    /// Transactions in them.
+    pub transactions: AtomicU64,
+}
+
 /// Exec's read-only face. Cheap to clone.
 #[derive(Clone)]
 pub struct ExecView {
@@ -27,9 +43,20 @@ pub struct ExecView {
     pub(super) head: watch::Receiver<Option<ExecutedHead>>,
     pub(super) results: Log,
     pub(super) last_read: Arc<Mutex<Option<LastRead>>>,
+    pub(super) stats: Arc<ExecStats>,
 }
 
 impl ExecView {
+    /// Where exec's time went since open.
+    pub fn stats(&self) -> &ExecStats {
+        &self.stats
+    }
+
+    /// The executed head, updated after each block's results are in the results log.
+    pub fn subscribe_head(&self) -> watch::Receiver<Option<ExecutedHead>> {
+        self.head.clone()
+    }
+
     /// A block's results from the results log. The last block read is kept decoded, so
     /// the receipts of one block (a batch waiting for it) decode it once.
     pub fn block_results(&self, num: BlockNum) -> Option<Arc<BlockResults>> {

@@ -5,8 +5,9 @@
 //! log; acknowledgements go out in block order, so acknowledged order is chain order.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, Notify};
 
@@ -66,6 +67,32 @@ pub struct Ack {
     pub index: u32,
 }
 
+/// Where intake's time goes, since open: counted per pushed batch, per chunk of signatures
+/// and per block (never per transaction), for `dawn bench` and metrics. `*_cpu_ns` are CPU
+/// time of the threads doing the work (not time spent preempted or blocked).
+#[derive(Debug, Default)]
+pub struct IntakeStats {
+    /// Batched signature verification, on the verify pool.
+    pub verify_cpu_ns: AtomicU64,
+    /// The pushing thread's own part of checking a batch: TaPoS and dedup lookups,
+    /// reservations and queueing (the hashing and authority lookups run on the verify
+    /// pool, beside the signatures).
+    pub admit_cpu_ns: AtomicU64,
+    /// Transactions checked.
+    pub checked: AtomicU64,
+    /// Sealing blocks: selection, merkle root, signing and encoding.
+    pub seal_cpu_ns: AtomicU64,
+    /// Wall time from a block's append to the chain log until it is durable (the group
+    /// commit): a wait.
+    pub durable_wait_ns: AtomicU64,
+    /// Blocks sealed.
+    pub blocks: AtomicU64,
+}
+
+fn add_cpu_since(counter: &AtomicU64, started: u64) {
+    counter.fetch_add(crate::chain::thread_cpu_ns().saturating_sub(started), Ordering::Relaxed);
+}
+
 struct Pending {
     tx: SignedTransaction,
     id: TxId,
@@ -93,6 +120,7 @@ struct Inner {
     queue: Mutex<VecDeque<Pending>>,
     stopped: Mutex<Option<String>>,
     stop: Notify,
+    stats: IntakeStats,
 }
 
 /// The intake of one producer. Cheap to clone.
@@ -170,6 +198,7 @@ impl Intake {
                 queue: Mutex::new(VecDeque::new()),
                 stopped: Mutex::new(None),
                 stop: Notify::new(),
+                stats: IntakeStats::default(),
             }),
         })
     }
@@ -182,6 +211,11 @@ impl Intake {
     /// The configuration.
     pub fn config(&self) -> &IntakeConfig {
         &self.inner.config
+    }
+
+    /// Where intake's time went since open.
+    pub fn stats(&self) -> &IntakeStats {
+        &self.inner.stats
     }
 
     /// Decodes a binary transaction within the size limit.
@@ -217,6 +251,8 @@ impl Intake {
         txs: Vec<SignedTransaction>,
     ) -> Vec<Result<oneshot::Receiver<Result<Ack, IngestError>>, IngestError>> {
         use rayon::prelude::*;
+        let started = crate::chain::thread_cpu_ns();
+        inner.stats.checked.fetch_add(txs.len() as u64, Ordering::Relaxed);
         let cfg = &inner.config;
         let now = TimePointSec::now();
         // Stateless checks, encoding and hashing, in parallel and without any lock. Each
@@ -265,7 +301,7 @@ impl Intake {
                 Err(e) => results.push(Some(Err(e))),
             }
         }
-        let verdicts = verify::verify_all(&prepared, &*inner.state);
+        let verdicts = verify::verify_all(&prepared, &*inner.state, &inner.stats.verify_cpu_ns);
         let stopped = inner.stopped.lock().expect("stop lock").clone();
         let mut history = inner.history.write().expect("history lock");
         let mut queue = inner.queue.lock().expect("queue lock");
@@ -284,6 +320,9 @@ impl Intake {
             });
             results[i] = Some(r);
         }
+        drop((queue, history));
+        // The calling thread blocks (using no CPU) while the pool runs the parallel parts.
+        add_cpu_since(&inner.stats.admit_cpu_ns, started);
         results.into_iter().map(|r| r.expect("every slot filled")).collect()
     }
 
@@ -375,6 +414,7 @@ impl Intake {
 
     async fn seal(&self, selected: Vec<Pending>) -> Result<(), IngestError> {
         let inner = &self.inner;
+        let started = crate::chain::thread_cpu_ns();
         let (previous, head_time) = {
             let h = inner.history.read().expect("history lock");
             (h.head_id(), h.head.map_or(0, |x| x.time.0))
@@ -405,6 +445,9 @@ impl Intake {
         let block = SignedBlock::seal_with_leaves(header, txs, &leaves, &inner.key, &inner.chain);
         let num = block.header.block_num();
         let bytes = codec::encode(&block);
+        add_cpu_since(&inner.stats.seal_cpu_ns, started);
+        inner.stats.blocks.fetch_add(1, Ordering::Relaxed);
+        let appending = Instant::now();
         let log = inner.log.clone();
         let appended = tokio::task::spawn_blocking(move || log.append(&[bytes]))
             .await
@@ -418,6 +461,7 @@ impl Intake {
             )));
         }
         inner.log.wait_durable(appended.last()).await.map_err(|e| IngestError::Internal(e.to_string()))?;
+        inner.stats.durable_wait_ns.fetch_add(appending.elapsed().as_nanos() as u64, Ordering::Relaxed);
         {
             let mut h = inner.history.write().expect("history lock");
             h.apply_block_with_ids(&block, &ids);

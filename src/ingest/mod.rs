@@ -33,4 +33,4 @@ pub mod verify;
 pub use builder::BlockLimits;
 pub use error::{ErrorBody, IngestError};
 pub use history::History;
-pub use intake::{Ack, Info, Intake, IntakeConfig};
+pub use intake::{Ack, Info, Intake, IntakeConfig, IntakeStats};

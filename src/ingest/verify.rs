@@ -8,6 +8,8 @@
 //! path, which tries every signature against every candidate key one by one, so any
 //! signature order is accepted, only slower.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rayon::prelude::*;
 
 use crate::chain::{
@@ -104,8 +106,12 @@ fn satisfied(p: &Prepared, signed: &[PublicKey], state: &dyn StateView) -> Resul
 }
 
 /// Checks the signatures and authorizations of every transaction; one result each, in
-/// order.
-pub fn verify_all(batch: &[Prepared], state: &dyn StateView) -> Vec<Result<(), IngestError>> {
+/// order. The CPU time of the batched signature checks is added to `busy` (nanoseconds).
+pub fn verify_all(
+    batch: &[Prepared],
+    state: &dyn StateView,
+    busy: &AtomicU64,
+) -> Vec<Result<(), IngestError>> {
     // Fast-path pairs: (transaction index, digest, signature, key).
     let mut pairs = Vec::new();
     let mut fast = vec![true; batch.len()];
@@ -121,8 +127,10 @@ pub fn verify_all(batch: &[Prepared], state: &dyn StateView) -> Vec<Result<(), I
     let failed: Vec<usize> = pairs
         .par_chunks(VERIFY_BATCH)
         .flat_map_iter(|chunk| {
+            let started = crate::chain::thread_cpu_ns();
             let items: Vec<_> = chunk.iter().map(|(_, d, s, k)| (*d, *s, *k)).collect();
             let ok = verify_batch(&items);
+            busy.fetch_add(crate::chain::thread_cpu_ns().saturating_sub(started), Ordering::Relaxed);
             chunk.iter().filter(move |_| !ok).map(|(i, ..)| *i).collect::<Vec<_>>()
         })
         .collect();

@@ -76,7 +76,7 @@ pub struct IngestReport {
 
 /// CPU seconds (user + system) this process has used, from /proc/self/stat (Linux);
 /// None elsewhere.
-fn cpu_seconds() -> Option<f64> {
+pub(super) fn cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     let rest = &stat[stat.rfind(')')? + 2..];

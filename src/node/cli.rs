@@ -230,9 +230,18 @@ pub enum NodeCommand {
     /// Follow a node's publish stream (QUIC): print the matching messages as JSON lines,
     /// reconnecting and resuming after drops by itself.
     Subscribe(Box<super::subscribe::SubscribeArgs>),
-    /// Benchmarks of whole stages, each beside a baseline measured in the same run.
-    #[command(subcommand)]
-    Bench(BenchCommand),
+    /// Benchmarks: with no target, the whole pipeline end to end (intake, chain log, exec,
+    /// publish to subscribers) on 1 core and on all cores; with a target, one stage. Each
+    /// beside a baseline measured in the same run.
+    #[command(args_conflicts_with_subcommands = true)]
+    Bench {
+        /// One stage only.
+        #[command(subcommand)]
+        target: Option<BenchCommand>,
+        /// The end-to-end bench.
+        #[command(flatten)]
+        args: super::pipeline_bench::PipelineArgs,
+    },
 }
 
 /// `dawn bench` targets.
@@ -393,15 +402,10 @@ pub fn run(cmd: NodeCommand) -> anyhow::Result<()> {
         }
         NodeCommand::Push(args) => runtime()?.block_on(push(args)),
         NodeCommand::Get { url, what } => runtime()?.block_on(get(&url.url, what)),
-        NodeCommand::Bench(BenchCommand::Ingest {
-            json,
-            transactions,
-            accounts,
-            batch,
-            clients,
-            sync,
-            dir,
-        }) => {
+        NodeCommand::Bench {
+            target: Some(BenchCommand::Ingest { json, transactions, accounts, batch, clients, sync, dir }),
+            ..
+        } => {
             let plan = super::bench::IngestPlan { transactions, accounts, batch, clients };
             let r = super::bench::run(&dir, plan, sync, json)?;
             if json {
@@ -427,15 +431,11 @@ pub fn run(cmd: NodeCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        NodeCommand::Bench(BenchCommand::Exec {
-            json,
-            transfers,
-            accounts,
-            block,
-            threads,
-            hot_percent,
-            rounds,
-        }) => {
+        NodeCommand::Bench {
+            target:
+                Some(BenchCommand::Exec { json, transfers, accounts, block, threads, hot_percent, rounds }),
+            ..
+        } => {
             let threads = if threads == 0 { ExecConfig::default().threads } else { threads };
             let plan =
                 crate::exec::bench::ExecPlan { transfers, accounts, block, threads, hot_percent, rounds };
@@ -472,16 +472,13 @@ pub fn run(cmd: NodeCommand) -> anyhow::Result<()> {
             Ok(())
         }
         NodeCommand::Ipfs { data_dir, command } => crate::ipfs::cli::run(command, &data_dir.join("ipfs")),
-        NodeCommand::Bench(BenchCommand::Ipfs(args)) => crate::ipfs::bench::run(&args),
+        NodeCommand::Bench { target: Some(BenchCommand::Ipfs(args)), .. } => crate::ipfs::bench::run(&args),
+        NodeCommand::Bench { target: None, args } => super::pipeline_bench::run(&args),
         NodeCommand::Subscribe(args) => runtime()?.block_on(super::subscribe::run(*args)),
-        NodeCommand::Bench(BenchCommand::Publish {
-            json,
-            blocks,
-            per_block,
-            live_blocks,
-            live_rate,
-            dir,
-        }) => {
+        NodeCommand::Bench {
+            target: Some(BenchCommand::Publish { json, blocks, per_block, live_blocks, live_rate, dir }),
+            ..
+        } => {
             if per_block == 0 || per_block % 100 != 0 || blocks == 0 || live_blocks == 0 || live_rate <= 0.0 {
                 bail!("--per-block must be a positive multiple of 100; --blocks, --live-blocks and --live-rate positive");
             }

@@ -22,6 +22,7 @@ pub mod cli;
 pub mod client;
 pub mod dev;
 pub mod erc20;
+pub mod pipeline_bench;
 pub mod publish_bench;
 pub mod subscribe;
 
@@ -36,7 +37,7 @@ use crate::exec::{ExecConfig, ExecStage, ExecView};
 use crate::ingest::{http, Intake, IntakeConfig};
 use crate::ipfs::gateway::{Gateway, GatewayConfig};
 use crate::log::{Config as LogConfig, Log, SyncPolicy};
-use crate::publish::{Feed, Fingerprint, Identity, PublishConfig, PublishServer};
+use crate::publish::{Feed, Fingerprint, Identity, PublishConfig, PublishServer, PublishStats};
 
 /// Where and how a node runs.
 #[derive(Debug, Clone)]
@@ -98,6 +99,8 @@ pub struct Node {
     pub exec: ExecView,
     /// The publish endpoint's address and certificate fingerprint, when served.
     pub publish: Option<(SocketAddr, Fingerprint)>,
+    /// The publish endpoint's counters, when served.
+    pub publish_stats: Option<Arc<PublishStats>>,
     /// The IPFS gateway's address, when served.
     pub gateway: Option<SocketAddr>,
 }
@@ -214,6 +217,7 @@ pub async fn run(
         http_addr,
         exec: view,
         publish: publish_info,
+        publish_stats: publish.as_ref().map(PublishServer::stats),
         gateway: gateway_addr,
     };
     on_ready(&node);

@@ -14,7 +14,7 @@ use super::protocol::{
     FrameKind, Message, Reply, Start, Subscribe, LOCATOR_MAX,
 };
 use super::tls::{client_config, Identity, TlsError, Trust, SERVER_NAME};
-use super::wire::{read_frame, ReadFrameError};
+use super::wire::{read_frame, read_frame_into, ReadFrameError};
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -130,6 +130,8 @@ pub struct Subscription {
     /// The oldest block kept then.
     pub oldest: BlockNum,
     ended: bool,
+    /// The frame buffer, reused.
+    buf: Vec<u8>,
 }
 
 impl Subscription {
@@ -179,7 +181,19 @@ impl Subscription {
         if got != id {
             return Err(ClientError::Protocol(format!("data stream for subscription {got}, expected {id}")));
         }
-        Ok(Self { endpoint, conn, _control: send, data, server, id, position, head, oldest, ended: false })
+        Ok(Self {
+            endpoint,
+            conn,
+            _control: send,
+            data,
+            server,
+            id,
+            position,
+            head,
+            oldest,
+            ended: false,
+            buf: Vec::new(),
+        })
     }
 
     /// The next frame's messages. An `Error` message from the server ends the stream and
@@ -188,8 +202,8 @@ impl Subscription {
         if self.ended {
             return Err(ClientError::Protocol("the stream has ended".into()));
         }
-        let body = match read_frame(&mut self.data, FrameKind::Messages).await {
-            Ok(Some(b)) => b,
+        let len = match read_frame_into(&mut self.data, FrameKind::Messages, &mut self.buf).await {
+            Ok(Some(len)) => len,
             Ok(None) => {
                 self.ended = true;
                 return Err(ClientError::Connection {
@@ -212,7 +226,7 @@ impl Subscription {
             }
             Err(e) => return Err(e.into()),
         };
-        let messages = decode_messages(&body)?;
+        let messages = decode_messages(&self.buf[..len])?;
         if let Some(Message::Error { code, message, oldest, .. }) = messages.last() {
             self.ended = true;
             return Err(ClientError::Ended { code: *code, message: message.clone(), oldest: *oldest });

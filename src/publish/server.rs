@@ -102,6 +102,12 @@ pub struct PublishStats {
     pub frames_sent: AtomicU64,
     /// Streams reset because the client stopped reading.
     pub stalled: AtomicU64,
+    /// CPU nanoseconds polling sessions (reading and decoding blocks, filtering, encoding
+    /// messages), counted per poll.
+    pub poll_cpu_ns: AtomicU64,
+    /// Wall nanoseconds writing frames until the QUIC stream took them (flow-control waits
+    /// included), per frame, summed over subscriptions.
+    pub write_wait_ns: AtomicU64,
 }
 
 /// A bound publish endpoint.
@@ -365,8 +371,12 @@ impl Subscriber {
         loop {
             heads.borrow_and_update();
             let feed = self.feed.clone();
+            let stats = self.stats.clone();
             let (s, poll) = match tokio::task::spawn_blocking(move || {
+                let started = crate::chain::thread_cpu_ns();
                 let p = session.poll(&*feed, Instant::now());
+                let cpu = crate::chain::thread_cpu_ns().saturating_sub(started);
+                stats.poll_cpu_ns.fetch_add(cpu, Ordering::Relaxed);
                 (session, p)
             })
             .await
@@ -410,6 +420,7 @@ impl Subscriber {
         chunks.push(messages_frame_prefix(count, batch.bytes));
         chunks.extend(batch.messages);
         debug_assert_eq!(chunks[0].len(), FRAME_HEADER_BYTES + 4);
+        let _timed = AddElapsed(&self.stats.write_wait_ns, Instant::now());
         tokio::select! {
             r = tokio::time::timeout(self.config.stall_timeout, data.write_all_chunks(&mut chunks)) => match r {
                 Ok(Ok(())) => {
@@ -428,6 +439,15 @@ impl Subscriber {
             },
             _ = &mut *gone => false,
         }
+    }
+}
+
+/// Adds the time since its start to a counter when dropped.
+struct AddElapsed<'a>(&'a AtomicU64, Instant);
+
+impl Drop for AddElapsed<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(self.1.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
 }
 

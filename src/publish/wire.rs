@@ -27,6 +27,21 @@ pub async fn read_frame(
     recv: &mut quinn::RecvStream,
     expected: FrameKind,
 ) -> Result<Option<Vec<u8>>, ReadFrameError> {
+    let mut buf = Vec::new();
+    Ok(read_frame_into(recv, expected, &mut buf).await?.map(|len| {
+        buf.truncate(len);
+        buf
+    }))
+}
+
+/// Reads one frame of kind `expected` into `buf` (reused across frames, so a stream of
+/// large frames does not allocate and clear a new buffer for each) and returns its body
+/// length: the body is `buf[..len]`. `None` when the stream ended cleanly before it.
+pub async fn read_frame_into(
+    recv: &mut quinn::RecvStream,
+    expected: FrameKind,
+    buf: &mut Vec<u8>,
+) -> Result<Option<usize>, ReadFrameError> {
     let mut header = [0u8; FRAME_HEADER_BYTES];
     let mut got = 0;
     while got < header.len() {
@@ -41,12 +56,15 @@ pub async fn read_frame(
     if kind != expected {
         return Err(FrameError::UnexpectedKind { expected, got: kind }.into());
     }
-    let mut body = vec![0u8; len as usize];
-    recv.read_exact(&mut body).await.map_err(|e| match e {
+    let len = len as usize;
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    recv.read_exact(&mut buf[..len]).await.map_err(|e| match e {
         quinn::ReadExactError::FinishedEarly(_) => ReadFrameError::Truncated,
         quinn::ReadExactError::ReadError(e) => read_error(e),
     })?;
-    Ok(Some(body))
+    Ok(Some(len))
 }
 
 fn read_error(e: quinn::ReadError) -> ReadFrameError {

@@ -1,0 +1,96 @@
+//! `dawn bench` (the end-to-end pipeline bench) at a tiny size: the plumbing works, every
+//! transaction is delivered (the bench itself fails otherwise) and the JSON carries the
+//! headline keys. A correctness test, not a timed one.
+
+use std::process::Command;
+
+fn bench(args: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dawn"))
+        .args(["bench", "--json", "--dir"])
+        .arg(dir.path())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dawn bench {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().last().expect("one JSON line");
+    serde_json::from_str(line).unwrap()
+}
+
+fn check_run(run: &serde_json::Value, transactions: u64) {
+    assert_eq!(run["transactions"], transactions);
+    assert!(run["tps"].as_f64().unwrap() > 0.0);
+    for l in ["ack", "applied", "delivered"] {
+        let p50 = run[l]["p50_ms"].as_f64().unwrap();
+        let max = run[l]["max_ms"].as_f64().unwrap();
+        assert!(p50 >= 0.0 && max >= p50, "{l}: {run}");
+    }
+    // A transaction is acknowledged before its block is applied, and delivered after.
+    assert!(run["ack"]["max_ms"].as_f64().unwrap() <= run["delivered"]["max_ms"].as_f64().unwrap() + 1.0);
+    assert!(run["stages"]["blocks"].as_u64().unwrap() >= 1);
+    assert!(run["memory"]["rss_anon_end"].as_u64().is_some());
+}
+
+#[test]
+fn one_and_all_cores_deliver_everything() {
+    let r = bench(&["--transactions", "300", "--accounts", "40", "--subscribers", "2", "--batch", "50"]);
+    for key in ["tps", "p50_ms", "p99_ms", "verify_batch_per_s", "efficiency", "scaling", "cores"] {
+        assert!(r.get(key).is_some(), "{key} missing: {r}");
+    }
+    let runs = r["runs"].as_array().unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(runs.len(), if cores > 1 { 2 } else { 1 });
+    assert_eq!(runs[0]["cores"], 1, "the first run is pinned to one core");
+    assert_eq!(runs.last().unwrap()["cores"].as_u64().unwrap() as usize, cores);
+    for run in runs {
+        check_run(run, 300);
+    }
+    let eff = r["efficiency"].as_f64().unwrap();
+    let want = r["tps"].as_f64().unwrap() / r["verify_batch_per_s"].as_f64().unwrap();
+    assert!((eff - want).abs() < 1e-9);
+    if cores > 1 {
+        assert!(r["scaling"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn wasm_hot_mix_over_http_delivers_everything() {
+    let r = bench(&[
+        "--cores",
+        "1",
+        "--workload",
+        "wasm",
+        "--hot-percent",
+        "20",
+        "--http",
+        "--transactions",
+        "200",
+        "--accounts",
+        "20",
+        "--subscribers",
+        "3",
+        "--batch",
+        "40",
+        "--clients",
+        "3",
+    ]);
+    assert_eq!(r["workload"], "wasm");
+    assert_eq!(r["intake"], "http");
+    assert!(r["scaling"].is_null(), "one configuration ran");
+    let runs = r["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    check_run(&runs[0], 200);
+}
+
+#[test]
+fn stage_benches_still_parse() {
+    for target in ["exec", "ingest", "publish", "ipfs"] {
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_dawn")).args(["bench", target, "--help"]).output().unwrap();
+        assert!(out.status.success(), "dawn bench {target} --help failed");
+    }
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_dawn")).args(["bench", "--cores", "0", "ingest"]).output().unwrap();
+    assert!(!out.status.success(), "pipeline options and a target conflict");
+}
