@@ -7,7 +7,7 @@
 //! and one encoding of each message; a lagging subscriber decodes from the logs (memory
 //! maps) without filling the cache. Nothing here buffers per subscriber.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
@@ -248,7 +248,12 @@ pub struct Feed {
     cache: Mutex<Cache>,
     cache_bytes_max: usize,
     producers: usize,
+    /// Blocks being decoded now: subscriptions asking for the same block at once (every
+    /// live one, when a block arrives) wait for one decode instead of each decoding it.
+    decoding: Mutex<HashMap<BlockNum, Arc<Decoding>>>,
 }
+
+type Decoding = OnceLock<Result<Arc<FeedBlock>, SourceError>>;
 
 #[derive(Default)]
 struct Cache {
@@ -261,7 +266,15 @@ impl Feed {
     /// of decoded blocks. Call [`Feed::follow`] to keep its heads current.
     pub fn new(chain: Log, results: Log, producers: usize, cache_bytes_max: usize) -> Arc<Self> {
         let (heads_tx, _) = watch::channel(Heads::default());
-        Arc::new(Self { chain, results, heads_tx, cache: Mutex::default(), cache_bytes_max, producers })
+        Arc::new(Self {
+            chain,
+            results,
+            heads_tx,
+            cache: Mutex::default(),
+            cache_bytes_max,
+            producers,
+            decoding: Mutex::default(),
+        })
     }
 
     /// A receiver that sees every change of the heads.
@@ -332,6 +345,14 @@ impl Feed {
         }
     }
 
+    /// Reads and decodes block `num` from the logs.
+    fn load(&self, num: BlockNum) -> Result<Arc<FeedBlock>, SourceError> {
+        let off = Offset(u64::from(num.0) - 1);
+        let chain = self.chain.get(off).map_err(|e| self.read_error(num, e))?;
+        let results = self.results.get(off).map_err(|e| self.read_error(num, e))?;
+        Ok(Arc::new(FeedBlock::decode(num, &chain.data, &results.data)?))
+    }
+
     fn insert(&self, block: &Arc<FeedBlock>) {
         let mut cache = self.cache.lock().expect("cache lock");
         if cache.blocks.insert(block.num(), block.clone()).is_none() {
@@ -370,17 +391,23 @@ impl BlockSource for Feed {
         if let Some(b) = self.cache.lock().expect("cache lock").blocks.get(&num) {
             return Ok(b.clone());
         }
-        let off = Offset(u64::from(num.0) - 1);
-        let chain = self.chain.get(off).map_err(|e| self.read_error(num, e))?;
-        let results = self.results.get(off).map_err(|e| self.read_error(num, e))?;
-        let block = Arc::new(FeedBlock::decode(num, &chain.data, &results.data)?);
-        // Only recent blocks enter the cache: a subscriber replaying history must not push
-        // out the blocks every live subscriber is reading.
-        let newest_cached = self.cache.lock().expect("cache lock").blocks.last_key_value().map(|(n, _)| *n);
-        if newest_cached.is_none_or(|n| num.0 + CACHE_RECENT_BLOCKS >= n.0) {
-            self.insert(&block);
+        let slot = self.decoding.lock().expect("decoding lock").entry(num).or_default().clone();
+        let result = slot.get_or_init(|| self.load(num)).clone();
+        if let Ok(block) = &result {
+            // Only recent blocks enter the cache: a subscriber replaying history must not
+            // push out the blocks every live subscriber is reading.
+            let newest_cached =
+                self.cache.lock().expect("cache lock").blocks.last_key_value().map(|(n, _)| *n);
+            if newest_cached.is_none_or(|n| num.0 + CACHE_RECENT_BLOCKS >= n.0) {
+                self.insert(block);
+            }
         }
-        Ok(block)
+        // Retire the slot after the cache insert, so a later caller finds one or the other.
+        let mut decoding = self.decoding.lock().expect("decoding lock");
+        if decoding.get(&num).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+            decoding.remove(&num);
+        }
+        result
     }
 }
 
