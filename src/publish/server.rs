@@ -67,7 +67,7 @@ impl Default for PublishConfig {
             stall_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(30),
             send_window_bytes: 4 << 20,
-            cache_bytes_max: 256 << 20,
+            cache_bytes_max: 64 << 20,
         }
     }
 }
