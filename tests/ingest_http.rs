@@ -6,9 +6,8 @@ use std::time::Duration;
 mod common;
 
 use dawn::chain::{codec, n, Bytes, ChainId, PrivateKey, SignedTransaction, TimePointSec, Transaction};
-use dawn::ingest::{Intake, IntakeConfig};
-use dawn::log::SyncPolicy;
-use dawn::node::{client, dev, NodeConfig};
+use dawn::ingest::Intake;
+use dawn::node::{client, dev};
 use serde_json::{json, Value};
 
 struct TestNode {
@@ -23,18 +22,7 @@ struct TestNode {
 impl TestNode {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = NodeConfig {
-            data_dir: dir.path().to_path_buf(),
-            http_addr: "127.0.0.1:0".parse().unwrap(),
-            intake: IntakeConfig { block_interval: Duration::from_millis(30), ..IntakeConfig::default() },
-            sync: SyncPolicy::Always,
-            exec: dawn::exec::ExecConfig::default(),
-            publish: Some(dawn::publish::PublishConfig {
-                addr: "127.0.0.1:0".parse().unwrap(),
-                ..dawn::publish::PublishConfig::default()
-            }),
-            gateway: Some(("127.0.0.1:0".parse().unwrap(), dawn::ipfs::gateway::GatewayConfig::default())),
-        };
+        let config = common::node_config(dir.path());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(SocketAddr, Intake)>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {

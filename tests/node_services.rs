@@ -10,9 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use dawn::chain::{codec, PermissionLevel, SignedTransaction, TransactionStatus};
-use dawn::ingest::IntakeConfig;
-use dawn::log::SyncPolicy;
-use dawn::node::{client, dev, NodeConfig};
+use dawn::node::{client, dev};
 use dawn::publish::protocol::PROTOCOL_VERSION;
 use dawn::publish::{
     ClientConfig, Commitment, Filter, Message, NameLists, Projection, Start, Subscribe, Subscription,
@@ -34,18 +32,7 @@ struct Running {
 impl Running {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = NodeConfig {
-            data_dir: dir.path().to_path_buf(),
-            http_addr: "127.0.0.1:0".parse().unwrap(),
-            intake: IntakeConfig { block_interval: Duration::from_millis(30), ..IntakeConfig::default() },
-            sync: SyncPolicy::Always,
-            exec: dawn::exec::ExecConfig::default(),
-            publish: Some(dawn::publish::PublishConfig {
-                addr: "127.0.0.1:0".parse().unwrap(),
-                ..dawn::publish::PublishConfig::default()
-            }),
-            gateway: Some(("127.0.0.1:0".parse().unwrap(), dawn::ipfs::gateway::GatewayConfig::default())),
-        };
+        let config = common::node_config(dir.path());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {

@@ -168,6 +168,7 @@ pub struct Subscribe {
 /// Why a subscription was refused or ended; the code is on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[repr(u32)]
 pub enum ErrorCode {
     /// The frame could not be decoded.
     Malformed,
@@ -194,6 +195,21 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in variant order.
+    pub const ALL: [Self; 11] = [
+        Self::Malformed,
+        Self::UnsupportedVersion,
+        Self::BadFilter,
+        Self::Pruned,
+        Self::FutureCursor,
+        Self::UnknownFork,
+        Self::TooManySubscriptions,
+        Self::Stalled,
+        Self::FellBehind,
+        Self::ShuttingDown,
+        Self::Internal,
+    ];
+
     /// Should a client retry the same request later (after reconnecting)?
     pub fn is_retryable(self) -> bool {
         matches!(self, Self::ShuttingDown | Self::Internal | Self::Stalled | Self::TooManySubscriptions)
@@ -518,6 +534,14 @@ mod tests {
         assert_eq!(parse_header([0, 0, 0, 0, 9]), Err(FrameError::UnknownKind(9)));
         assert!(parse_header([0, 0, 1, 0, 1]).is_ok(), "64 KiB is the control limit itself");
         assert!(matches!(parse_header([1, 0, 1, 0, 1]), Err(FrameError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn error_codes_keep_their_wire_numbers() {
+        for (i, c) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(codec::encode(c), (i as u32).to_le_bytes(), "{c:?}");
+        }
+        assert_eq!(ErrorCode::Internal as u32, 10);
     }
 
     #[test]

@@ -120,42 +120,15 @@ pub struct PublishServer {
     next_subscription: Arc<AtomicU64>,
 }
 
-/// QUIC application error codes (connection close and stream reset): the wire codes of
-/// [`ErrorCode`] plus one for a clean close.
+/// The QUIC application error code (connection close, stream reset) of `code`: its
+/// variant index plus one, 0 being a clean close (docs/PROTOCOL.md, "Error codes").
 pub fn error_code(code: ErrorCode) -> quinn::VarInt {
-    quinn::VarInt::from_u32(match code {
-        ErrorCode::Malformed => 1,
-        ErrorCode::UnsupportedVersion => 2,
-        ErrorCode::BadFilter => 3,
-        ErrorCode::Pruned => 4,
-        ErrorCode::FutureCursor => 5,
-        ErrorCode::UnknownFork => 6,
-        ErrorCode::TooManySubscriptions => 7,
-        ErrorCode::Stalled => 8,
-        ErrorCode::FellBehind => 9,
-        ErrorCode::ShuttingDown => 10,
-        ErrorCode::Internal => 11,
-    })
+    quinn::VarInt::from_u32(code as u32 + 1)
 }
 
 /// The [`ErrorCode`] of a QUIC application error code, if it is one.
 pub fn error_code_from_wire(code: u64) -> Option<ErrorCode> {
-    use ErrorCode::*;
-    [
-        Malformed,
-        UnsupportedVersion,
-        BadFilter,
-        Pruned,
-        FutureCursor,
-        UnknownFork,
-        TooManySubscriptions,
-        Stalled,
-        FellBehind,
-        ShuttingDown,
-        Internal,
-    ]
-    .into_iter()
-    .find(|c| error_code(*c).into_inner() == code)
+    ErrorCode::ALL.into_iter().find(|c| error_code(*c).into_inner() == code)
 }
 
 impl PublishServer {

@@ -33,3 +33,23 @@ pub(crate) fn unsigned_transfer(head: BlockId, who: &str, nonce: u64) -> Transac
         }],
     }
 }
+
+/// A test node's settings in `dir`: every service on an ephemeral loopback port, blocks
+/// every 30 ms, the chain log synced on every commit.
+pub(crate) fn node_config(dir: &std::path::Path) -> dawn::node::NodeConfig {
+    dawn::node::NodeConfig {
+        data_dir: dir.to_path_buf(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        intake: dawn::ingest::IntakeConfig {
+            block_interval: std::time::Duration::from_millis(30),
+            ..dawn::ingest::IntakeConfig::default()
+        },
+        sync: dawn::log::SyncPolicy::Always,
+        exec: dawn::exec::ExecConfig::default(),
+        publish: Some(dawn::publish::PublishConfig {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            ..dawn::publish::PublishConfig::default()
+        }),
+        gateway: Some(("127.0.0.1:0".parse().unwrap(), dawn::ipfs::gateway::GatewayConfig::default())),
+    }
+}
