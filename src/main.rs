@@ -29,7 +29,22 @@ enum Command {
     Log(dawn::log::cli::LogCommand),
 }
 
+/// Turns transparent huge pages off for this process. The allocator returns freed memory
+/// to the kernel and takes it back as blocks, frames and batches come and go; with huge
+/// pages every such fault clears 2 MiB, which took a sixth of the node's CPU in `dawn
+/// bench` (measured: efficiency 0.31 with them, 0.40 without, and a third less resident
+/// memory). Mappings made before this call are affected too: the kernel checks the flag at
+/// each fault.
+fn disable_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integer arguments and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 fn main() {
+    disable_transparent_huge_pages();
     let cli = Cli::parse();
     let filter = match &cli.log_level {
         Some(f) => EnvFilter::try_new(f),
