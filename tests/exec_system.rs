@@ -312,3 +312,41 @@ fn undecodable_log_records_are_refused() {
     let err = ExecStage::open(&g, chain, open("r3"), cfg()).err().expect("refused");
     assert!(err.to_string().contains("stored record does not decode"), "{err}");
 }
+
+#[test]
+fn the_view_serves_a_changed_permission_at_once() {
+    use dawn::chain::StateView;
+    let dir = tempfile::tempdir().unwrap();
+    let g = workload::genesis(4);
+    let open = |name: &str| Log::open_path(&dir.path().join(name), LogConfig::default()).unwrap();
+    let chain = open("chain");
+    let mut maker = BlockMaker::new(&g);
+    let a = account(0);
+    let level = PermissionLevel { actor: a, permission: n("active") };
+    let first = maker.next(workload::transfers(n("eosio.token"), 4, 2, 0, 1));
+    chain.wait_durable_blocking(chain.append(&[codec::encode(&first)]).unwrap().last()).unwrap();
+    let stage = ExecStage::open(&g, chain.clone(), open("results"), ExecConfig::default()).unwrap();
+    let view = stage.view();
+    let before = view.permission(&level).unwrap();
+    assert_eq!(view.permission(&level).unwrap(), before, "served again (from the cache)");
+    // The owner replaces the active key.
+    let new_key = dawn::chain::PrivateKey::from_seed(b"the new active key").public();
+    let u = UpdateAuth {
+        account: a,
+        permission: n("active"),
+        parent: n("owner"),
+        auth: Authority::single_key(new_key),
+    };
+    let tx = with_perm(
+        workload::transaction(vec![workload::action(n("eosio"), "updateauth", a, &u)], vec![], vec![a]),
+        "owner",
+    );
+    let second = maker.next(vec![tx]);
+    chain.wait_durable_blocking(chain.append(&[codec::encode(&second)]).unwrap().last()).unwrap();
+    chain.close().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    stage.run(rt.handle().clone()).unwrap();
+    let after = view.permission(&level).unwrap();
+    assert_eq!(after, Authority::single_key(new_key));
+    assert_ne!(after, before);
+}

@@ -66,6 +66,7 @@ impl ExecStage {
             results: results.clone(),
             last_read: Arc::default(),
             stats: Arc::default(),
+            authorities: Arc::default(),
         };
         let stage = Self {
             executor,

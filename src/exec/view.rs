@@ -44,7 +44,20 @@ pub struct ExecView {
     pub(super) results: Log,
     pub(super) last_read: Arc<Mutex<Option<LastRead>>>,
     pub(super) stats: Arc<ExecStats>,
+    pub(super) authorities: Arc<Mutex<AuthorityCache>>,
 }
+
+/// Decoded permissions by level, each with the row bytes it was decoded from. Decoding an
+/// authority decompresses its keys (a few microseconds each), which intake would otherwise
+/// pay for every transaction; an entry is used only while the row still holds the same
+/// bytes, so a changed permission is never served stale.
+#[derive(Default)]
+pub(super) struct AuthorityCache {
+    entries: std::collections::HashMap<PermissionLevel, (Vec<u8>, Authority)>,
+}
+
+/// Most cached permissions; the cache starts over when full.
+const AUTHORITY_CACHE_MAX: usize = 1 << 17;
 
 impl ExecView {
     /// Where exec's time went since open.
@@ -89,7 +102,19 @@ impl StateView for ExecView {
             table: T_PERMISSION,
             id: level.permission.0,
         })?;
-        codec::decode::<PermissionRow>(row, 1 << 16).ok().map(|p| p.auth)
+        if let Some((bytes, auth)) = self.authorities.lock().expect("authority cache lock").entries.get(level)
+        {
+            if bytes[..] == row[..] {
+                return Some(auth.clone());
+            }
+        }
+        let auth = codec::decode::<PermissionRow>(row, 1 << 16).ok()?.auth;
+        let mut cache = self.authorities.lock().expect("authority cache lock");
+        if cache.entries.len() >= AUTHORITY_CACHE_MAX {
+            cache.entries.clear();
+        }
+        cache.entries.insert(*level, (row.to_vec(), auth.clone()));
+        Some(auth)
     }
 
     fn executed(&self) -> Option<ExecutedRoots> {
