@@ -173,6 +173,12 @@ proptest! {
                                     got.push((t.cursor.block_num.0, t.cursor.seq - 1));
                                     prop_assert_eq!(t.transaction.is_some(), full);
                                 }
+                                Message::BlockEnd { cursor, matched, .. } => {
+                                    // Counts every transaction of the block sent to this
+                                    // subscriber, also across a resume inside the block.
+                                    let n = want.iter().filter(|(b, _)| *b == cursor.block_num.0).count();
+                                    prop_assert_eq!(*matched as usize, n);
+                                }
                                 Message::Undo { .. } | Message::Error { .. } => prop_assert!(false, "unexpected {:?}", msg),
                                 _ => {}
                             }
@@ -243,4 +249,35 @@ fn a_subscriber_overtaken_by_pruning_is_told_and_ended() {
         },
         other => panic!("expected the end, got {other:?}"),
     }
+}
+
+#[test]
+fn heartbeats_keep_coming_while_blocks_arrive_without_matches() {
+    // Blocks arrive every 30 ms, none matches, heartbeats are due every 100 ms: the
+    // finality announcements that follow each block must not hold them back.
+    let filter = Filter(vec![TxFilter { statuses: vec![TransactionStatus::Expired], ..Default::default() }]);
+    let req = Subscribe {
+        version: PROTOCOL_VERSION,
+        commitment: Commitment::Applied,
+        start: Start::Oldest,
+        filter,
+        projection: Projection::Full,
+        heartbeat_ms: 100,
+    };
+    let t0 = Instant::now();
+    let (mut s, _) = Session::start(req, &MemSource { visible: 0, oldest: 1 }, 1, t0).unwrap();
+    let mut heartbeats = Vec::new();
+    for step in 1..=BLOCKS {
+        let now = t0 + Duration::from_millis(30 * step as u64);
+        let src = MemSource { visible: step, oldest: 1 };
+        if let Poll::Send(batch) = s.poll(&src, now) {
+            for m in wire(batch) {
+                if let Message::Heartbeat { cursor, .. } = m {
+                    heartbeats.push(cursor);
+                }
+            }
+        }
+    }
+    assert!(heartbeats.len() >= 2, "{heartbeats:?}");
+    assert!(heartbeats.last().unwrap().block_num.0 as usize >= BLOCKS - 4, "{heartbeats:?}");
 }

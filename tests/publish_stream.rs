@@ -528,3 +528,24 @@ async fn ca_trust_and_known_client_certificates() {
         other => panic!("expected a refused handshake, got {:?}", other.err()),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_dropped_before_its_first_message_resumes_where_it_started() {
+    let served = Served::start(5, PublishConfig::default()).await;
+    let filter = sender_filter(10);
+    let mut sub = ResumingSubscriber::new(served.client.clone(), request(Start::Head, filter.clone()));
+    // The first call connects at the head (block 5) and waits; drop it with nothing read.
+    let first = tokio::time::timeout(Duration::from_millis(300), sub.next()).await;
+    assert!(first.is_err() || first.unwrap().unwrap().iter().all(|m| !matches!(m, Message::Transaction(_))));
+    sub.disconnect();
+    served.append(5..12).await;
+    let mut got = Vec::new();
+    while !got.iter().any(|m| matches!(m, Message::BlockEnd { cursor, .. } if cursor.block_num.0 == 12)) {
+        got.extend(
+            tokio::time::timeout(Duration::from_secs(20), sub.next()).await.expect("progress").unwrap(),
+        );
+    }
+    let want: Vec<(u32, u32)> =
+        all_expected(&filter).into_iter().filter(|(b, _)| (6..=12).contains(b)).collect();
+    assert_eq!(transactions(&got), want, "blocks appended while disconnected are not skipped");
+}

@@ -99,11 +99,13 @@ impl ClientError {
     }
 }
 
-impl From<ReadFrameError> for ClientError {
-    fn from(e: ReadFrameError) -> Self {
+impl ClientError {
+    /// A frame read from `server` failed: a bad frame is a protocol error, a stream that
+    /// broke is a (retryable) connection failure.
+    fn reading(server: SocketAddr, e: ReadFrameError) -> Self {
         match e {
             ReadFrameError::Frame(f) => Self::Protocol(f.to_string()),
-            other => Self::Protocol(other.to_string()),
+            other => Self::Connection { server, detail: other.to_string() },
         }
     }
 }
@@ -162,9 +164,12 @@ impl Subscription {
             .map_err(|e| conn_err(e.to_string()))?;
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| conn_err(e.to_string()))?;
         send.write_all(&encode_subscribe(request)).await.map_err(|e| conn_err(e.to_string()))?;
-        let body = read_frame(&mut recv, FrameKind::Reply).await?.ok_or_else(|| {
-            ClientError::Protocol("the server closed the control stream without a reply".into())
-        })?;
+        let body = read_frame(&mut recv, FrameKind::Reply)
+            .await
+            .map_err(|e| ClientError::reading(server, e))?
+            .ok_or_else(|| {
+                ClientError::Protocol("the server closed the control stream without a reply".into())
+            })?;
         let (id, position, head, oldest) = match decode_reply(&body)? {
             Reply::Accepted { subscription, position, head, oldest } => {
                 (subscription, position, head, oldest)
@@ -175,7 +180,8 @@ impl Subscription {
         };
         let mut data = conn.accept_uni().await.map_err(|e| conn_err(e.to_string()))?;
         let open = read_frame(&mut data, FrameKind::StreamOpen)
-            .await?
+            .await
+            .map_err(|e| ClientError::reading(server, e))?
             .ok_or_else(|| ClientError::Protocol("the data stream ended before it opened".into()))?;
         let got = decode_stream_open(&open)?;
         if got != id {
@@ -224,7 +230,7 @@ impl Subscription {
                 self.ended = true;
                 return Err(ClientError::Connection { server: self.server, detail });
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(ClientError::reading(self.server, e)),
         };
         let messages = decode_messages(&self.buf[..len])?;
         if let Some(Message::Error { code, message, oldest, .. }) = messages.last() {
@@ -336,6 +342,11 @@ impl ResumingSubscriber {
                 match Subscription::open(&self.config, &self.resume_request()).await {
                     Ok(s) => {
                         self.backoff = Duration::from_millis(100);
+                        // Nothing returned yet: a reconnect resumes where this stream
+                        // started, not at a new head (or the oldest block again).
+                        if self.cursor.is_none() {
+                            self.cursor = Some(s.position);
+                        }
                         self.current = Some(s);
                     }
                     Err(e) if e.is_retryable() => {

@@ -192,14 +192,15 @@ impl PublishServer {
             }
             let (feed, config, stats, ids) =
                 (self.feed.clone(), self.config.clone(), self.stats.clone(), self.next_subscription.clone());
+            // Counted from before the handshake, so a burst of handshakes cannot pass the limit.
+            stats.connections.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
+                let _counted = CountGuard(&stats.connections);
                 let peer = incoming.remote_address();
                 match incoming.await {
                     Ok(conn) => {
-                        stats.connections.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(target: "dawn::publish", %peer, "connected");
                         serve_connection(conn, feed, config, stats.clone(), ids).await;
-                        stats.connections.fetch_sub(1, Ordering::Relaxed);
                     }
                     Err(e) => tracing::debug!(target: "dawn::publish", %peer, error = %e, "handshake failed"),
                 }
@@ -326,11 +327,13 @@ impl Subscriber {
         }
         // The client ends a subscription by finishing (or resetting) its control stream.
         let (gone_tx, mut gone_rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
+        let watcher = tokio::spawn(async move {
             let _ = ctl_recv.read_to_end(64).await;
             let _ = gone_tx.send(());
         });
         self.stream(session, &mut data, &mut gone_rx).await;
+        // The stream is over either way: release the control stream and its watcher.
+        watcher.abort();
         let _ = ctl_send.finish();
     }
 
@@ -391,18 +394,19 @@ impl Subscriber {
         let count = batch.messages.len() as u32;
         let mut chunks: Vec<Bytes> = Vec::with_capacity(batch.messages.len() + 1);
         chunks.push(messages_frame_prefix(count, batch.bytes));
+        let batch_transactions = batch.transactions;
         chunks.extend(batch.messages);
         debug_assert_eq!(chunks[0].len(), FRAME_HEADER_BYTES + 4);
         let _timed = AddElapsed(&self.stats.write_wait_ns, Instant::now());
         tokio::select! {
-            r = tokio::time::timeout(self.config.stall_timeout, data.write_all_chunks(&mut chunks)) => match r {
-                Ok(Ok(())) => {
+            r = self.write_with_progress(data, &mut chunks) => match r {
+                Ok(true) => {
                     self.stats.frames_sent.fetch_add(1, Ordering::Relaxed);
-                    self.stats.transactions_sent.fetch_add(u64::from(batch.transactions), Ordering::Relaxed);
+                    self.stats.transactions_sent.fetch_add(u64::from(batch_transactions), Ordering::Relaxed);
                     true
                 }
-                Ok(Err(_)) => false,
-                Err(_) => {
+                Ok(false) => false,
+                Err(()) => {
                     self.stats.stalled.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(target: "dawn::publish", peer = %self.conn.remote_address(), subscription = self.id,
                         "subscriber stalled: nothing read for {} s; stream reset", self.config.stall_timeout.as_secs());
@@ -412,6 +416,24 @@ impl Subscriber {
             },
             _ = &mut *gone => false,
         }
+    }
+
+    /// Writes every chunk; `Ok(false)` when the stream failed, `Err(())` when no byte was
+    /// taken for `stall_timeout` (a slow reader that keeps reading is never cut off).
+    async fn write_with_progress(
+        &self,
+        data: &mut quinn::SendStream,
+        chunks: &mut [Bytes],
+    ) -> Result<bool, ()> {
+        let mut rest = chunks;
+        while !rest.is_empty() {
+            match tokio::time::timeout(self.config.stall_timeout, data.write_chunks(rest)).await {
+                Ok(Ok(w)) => rest = &mut rest[w.chunks..],
+                Ok(Err(_)) => return Ok(false),
+                Err(_) => return Err(()),
+            }
+        }
+        Ok(true)
     }
 }
 

@@ -52,10 +52,13 @@ pub struct Batch {
     pub bytes: usize,
     /// Transactions among them.
     pub transactions: u32,
+    /// Does it hold stream messages (not only an `Irreversible`)?
+    pub moved: bool,
 }
 
 impl Batch {
     fn push(&mut self, m: Bytes) {
+        self.moved = true;
         self.bytes += m.len();
         self.messages.push(m);
     }
@@ -156,6 +159,18 @@ impl Session {
                     ));
                 }
                 let mut found = None;
+                if let Err(SourceError::Missing(_)) = source.block_id(cursor.block_num) {
+                    // This node has not reached the cursor's block: it cannot say whether
+                    // the client's chain is its own yet.
+                    return Err(reject(
+                        ErrorCode::FutureCursor,
+                        format!(
+                            "cursor {cursor} is past this node's newest block {}; retry later or use another node",
+                            heads.applied.0
+                        ),
+                        None,
+                    ));
+                }
                 for (num, id) in locator {
                     match source.block_id(*num) {
                         Ok(have) if have == *id => {
@@ -260,9 +275,18 @@ impl Session {
                             Some((n, next)) if n == self.next_block => (next, true),
                             _ => (0, false),
                         };
-                        self.current = Some(InBlock { block, next, matched: 0, begun });
+                        // Resuming inside the block: what was sent before counts in its end.
+                        let next = next.min(block.facts.len());
+                        let matched = if self.all {
+                            next as u32
+                        } else {
+                            block.facts[..next].iter().filter(|f| self.filter.matches(f)).count() as u32
+                        };
+                        self.current = Some(InBlock { block, next, matched, begun });
                     }
                     Err(SourceError::Missing(_)) => break,
+                    // Send what this poll scanned first; the error comes at the next poll.
+                    Err(_) if !batch.is_empty() => break,
                     Err(SourceError::Pruned { oldest, .. }) => {
                         return self.end(
                             batch,
@@ -282,6 +306,8 @@ impl Session {
             if !cur.begun && (self.all || self.projection == Projection::Headers) {
                 batch.push(cur.block.begin_message().clone());
                 cur.begun = true;
+                self.position = Cursor::begin(num);
+                self.position_id = cur.block.id;
             }
             if self.projection != Projection::Headers {
                 let n = cur.block.results.transactions.len();
@@ -320,18 +346,17 @@ impl Session {
         let covered = BlockNum(self.next_block.0.saturating_sub(1));
         if irr > self.announced_irreversible && irr <= covered && irr.0 > 0 {
             self.announced_irreversible = irr;
-            if !batch.is_empty() || self.commitment == Commitment::Applied {
-                batch.push(
-                    Message::Irreversible { cursor: self.position, block_num: irr, block_id: irr_id }
-                        .encode(),
-                );
-            }
+            let moved = batch.moved;
+            batch.push(
+                Message::Irreversible { cursor: self.position, block_num: irr, block_id: irr_id }.encode(),
+            );
+            batch.moved = moved;
         }
-        if !batch.is_empty() {
+        if batch.moved {
             self.last_sent = now;
             return Poll::Send(batch);
         }
-        if heads.closed && self.next_block > head && self.current.is_none() {
+        if batch.is_empty() && heads.closed && self.next_block > head && self.current.is_none() {
             return self.end(
                 batch,
                 ErrorCode::ShuttingDown,
@@ -339,6 +364,8 @@ impl Session {
                 None,
             );
         }
+        // Nothing but finality (if anything) to send: a heartbeat when due, so the client's
+        // position follows the scan even when no block matches.
         let due = self.last_sent + self.heartbeat;
         if now >= due {
             self.last_sent = now;
@@ -351,13 +378,15 @@ impl Session {
                 }
                 .encode(),
             );
+        }
+        if !batch.is_empty() {
             return Poll::Send(batch);
         }
         if scanned > 0 {
             // More history to scan: come back at once.
             return Poll::Wait { until: now };
         }
-        Poll::Wait { until: due }
+        Poll::Wait { until: self.last_sent + self.heartbeat }
     }
 
     fn end(&mut self, mut batch: Batch, code: ErrorCode, message: String, oldest: Option<BlockNum>) -> Poll {
