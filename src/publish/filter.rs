@@ -56,10 +56,17 @@ impl NameLists {
     /// Does a sorted, deduplicated set of names satisfy the lists?
     fn matches(&self, set: &[Name]) -> bool {
         let has = |n: &Name| set.binary_search(n).is_ok();
-        (self.include.is_empty() || self.include.iter().any(has))
+        (self.include.is_empty() || intersects(&self.include, set))
             && self.require.iter().all(has)
-            && !self.exclude.iter().any(has)
+            && !intersects(&self.exclude, set)
     }
+}
+
+/// Do two sorted lists share a name? Walks the shorter and searches the longer: a filter
+/// may list thousands of names, a transaction touches a handful.
+fn intersects(a: &[Name], b: &[Name]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short.iter().any(|n| long.binary_search(n).is_ok())
 }
 
 /// One filter: every field must hold.
