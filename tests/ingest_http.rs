@@ -1,6 +1,5 @@
 //! Every intake rejection path over real HTTP: the specific error, and nothing else changed.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 mod common;
@@ -14,40 +13,14 @@ struct TestNode {
     url: String,
     intake: Intake,
     rt: tokio::runtime::Runtime,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
-    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+    _node: common::NodeThread,
 }
 
 impl TestNode {
     fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = common::node_config(dir.path());
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(SocketAddr, Intake)>();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt =
-                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            rt.block_on(dawn::node::run(
-                config,
-                dev::dev_genesis(),
-                dev::dev_key("eosio"),
-                async {
-                    let _ = stop_rx.await;
-                },
-                move |node| ready_tx.send((node.http_addr, node.intake.clone())).unwrap(),
-            ))
-        });
-        let (addr, intake) = ready_rx.recv_timeout(Duration::from_secs(30)).expect("node started");
+        let (node, (addr, intake)) = common::NodeThread::start(|node| (node.http_addr, node.intake.clone()));
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        Self {
-            url: format!("http://{addr}"),
-            intake,
-            rt,
-            stop: Some(stop_tx),
-            _dir: dir,
-            thread: Some(thread),
-        }
+        Self { url: format!("http://{addr}"), intake, rt, _node: node }
     }
 
     fn post(&self, path: &str, body: Value) -> (u16, Value) {
@@ -81,17 +54,6 @@ impl TestNode {
         let after = self.intake.info();
         assert_eq!(after.head_block_num, before.head_block_num, "a refusal produced a block");
         assert_eq!(after.pending_transactions, 0);
-    }
-}
-
-impl Drop for TestNode {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap().unwrap();
-        }
     }
 }
 

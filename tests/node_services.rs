@@ -24,53 +24,15 @@ struct Running {
     publish: SocketAddr,
     gateway: SocketAddr,
     intake: dawn::ingest::Intake,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    _node: common::NodeThread,
 }
 
 impl Running {
     fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = common::node_config(dir.path());
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt =
-                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            rt.block_on(dawn::node::run(
-                config,
-                dev::dev_genesis(),
-                dev::dev_key("eosio"),
-                async {
-                    let _ = stop_rx.await;
-                },
-                move |node| {
-                    ready_tx
-                        .send((
-                            node.http_addr,
-                            node.publish.unwrap().0,
-                            node.gateway.unwrap(),
-                            node.intake.clone(),
-                        ))
-                        .unwrap()
-                },
-            ))
+        let (node, (http, publish, gateway, intake)) = common::NodeThread::start(|node| {
+            (node.http_addr, node.publish.unwrap().0, node.gateway.unwrap(), node.intake.clone())
         });
-        let (http, publish, gateway, intake) =
-            ready_rx.recv_timeout(Duration::from_secs(30)).expect("node started");
-        Self { http, publish, gateway, intake, stop: Some(stop_tx), thread: Some(thread), _dir: dir }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap().unwrap();
-        }
+        Self { http, publish, gateway, intake, _node: node }
     }
 }
 

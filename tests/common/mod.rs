@@ -53,3 +53,52 @@ pub(crate) fn node_config(dir: &std::path::Path) -> dawn::node::NodeConfig {
         gateway: Some(("127.0.0.1:0".parse().unwrap(), dawn::ipfs::gateway::GatewayConfig::default())),
     }
 }
+
+/// A dev-genesis node running on its own thread and runtime, stopped cleanly (and its
+/// result checked) when dropped.
+pub(crate) struct NodeThread {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl NodeThread {
+    /// Starts a node with [`node_config`] in a new directory and returns what `ready`
+    /// takes from it once it listens.
+    pub(crate) fn start<T: Send + 'static>(
+        ready: impl FnOnce(&dawn::node::Node) -> T + Send + 'static,
+    ) -> (Self, T) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = node_config(dir.path());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt =
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(dawn::node::run(
+                config,
+                dev::dev_genesis(),
+                dev::dev_key("eosio"),
+                async {
+                    let _ = stop_rx.await;
+                },
+                move |node| {
+                    let _ = ready_tx.send(ready(node));
+                },
+            ))
+        });
+        let value = ready_rx.recv_timeout(std::time::Duration::from_secs(30)).expect("node started");
+        (Self { stop: Some(stop_tx), thread: Some(thread), _dir: dir }, value)
+    }
+}
+
+impl Drop for NodeThread {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap().unwrap();
+        }
+    }
+}
