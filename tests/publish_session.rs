@@ -281,3 +281,30 @@ fn heartbeats_keep_coming_while_blocks_arrive_without_matches() {
     assert!(heartbeats.len() >= 2, "{heartbeats:?}");
     assert!(heartbeats.last().unwrap().block_num.0 as usize >= BLOCKS - 4, "{heartbeats:?}");
 }
+
+#[test]
+fn records_that_do_not_decode_or_disagree_are_refused_by_name() {
+    let m = model();
+    let chain = |off: u64| m.logs.chain.get(Offset(off)).unwrap().data;
+    let results = |off: u64| m.logs.results.get(Offset(off)).unwrap().data;
+    let corrupt = |r: Result<FeedBlock, SourceError>| match r {
+        Err(SourceError::Corrupt { num, detail }) => (num, detail),
+        other => panic!("expected a corrupt block, got {:?}", other.map(|b| b.num())),
+    };
+    // Truncated and garbage records.
+    let (num, _) = corrupt(FeedBlock::decode(BlockNum(1), &chain(0)[..10], &results(0)));
+    assert_eq!(num, BlockNum(1));
+    corrupt(FeedBlock::decode(BlockNum(1), &chain(0), &[0xff; 40]));
+    // A results record of another block, and a chain record at the wrong position.
+    let (_, detail) = corrupt(FeedBlock::decode(BlockNum(1), &chain(0), &results(1)));
+    assert!(detail.contains("results log block 2"), "{detail}");
+    corrupt(FeedBlock::decode(BlockNum(2), &chain(0), &results(0)));
+    // A results record naming a transaction the block does not have.
+    let mut lying: dawn::chain::results::BlockResults =
+        dawn::chain::codec::decode(&results(0), u64::MAX).unwrap();
+    lying.transactions[0].origin = dawn::chain::results::Origin::Block(9_999);
+    let (_, detail) = corrupt(FeedBlock::decode(BlockNum(1), &chain(0), &dawn::chain::codec::encode(&lying)));
+    assert!(detail.contains("past the block's end"), "{detail}");
+    // The real pair decodes.
+    assert_eq!(FeedBlock::decode(BlockNum(1), &chain(0), &results(0)).unwrap().num(), BlockNum(1));
+}
