@@ -284,3 +284,31 @@ proptest! {
         prop_assert_eq!(leaf, st.leaf());
     }
 }
+
+#[test]
+fn values_decode_one_after_another_and_a_lying_length_fails() {
+    use dawn::chain::{codec, Bytes};
+    let mut buf = codec::encode(&Bytes(vec![1, 2, 3]));
+    buf.extend(codec::encode(&7u32));
+    let mut rest = &buf[..];
+    assert_eq!(codec::decode_front::<Bytes>(&mut rest, 1 << 20).unwrap(), Bytes(vec![1, 2, 3]));
+    assert_eq!(codec::decode_front::<u32>(&mut rest, 1 << 20).unwrap(), 7);
+    assert!(rest.is_empty());
+    // A length prefix claiming far more than follows fails (and leaves the input alone).
+    let mut lying = (u64::MAX / 2).to_le_bytes().to_vec();
+    lying.extend([1, 2, 3]);
+    let mut rest = &lying[..];
+    assert!(codec::decode_front::<Bytes>(&mut rest, 4 << 20).is_err());
+    assert_eq!(rest.len(), lying.len());
+    assert!(codec::decode::<Bytes>(&lying, 4 << 20).is_err());
+}
+
+#[test]
+fn symbols_have_a_json_form_and_bad_ones_are_refused() {
+    use dawn::chain::Symbol;
+    let s: Symbol = serde_json::from_str("\"4,SYS\"").unwrap();
+    assert_eq!(serde_json::to_string(&s).unwrap(), "\"4,SYS\"");
+    for bad in ["\"SYS\"", "\"x,SYS\"", "\"19,SYS\"", "\"4,sys\"", "\"4,\""] {
+        assert!(serde_json::from_str::<Symbol>(bad).is_err(), "{bad} was accepted");
+    }
+}

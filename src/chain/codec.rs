@@ -43,12 +43,15 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: u64) -> Result<T, CodecE
 
 /// Decodes one `T` from the front of `bytes` and advances `bytes` past it, for sequences
 /// of values in one buffer (the subscription protocol's frames). At most `limit` bytes
-/// are read for it.
-pub fn decode_front<T: DeserializeOwned>(bytes: &mut &[u8], limit: u64) -> Result<T, CodecError> {
-    options().with_limit(limit).deserialize_from(bytes).map_err(|e| CodecError(e.to_string()))
-}
-
-/// Appends the encoding of `value` to `out`.
-pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
-    options().serialize_into(out, value).expect("chain types always encode")
+/// are read for it. Decoded from the slice itself, so a length prefix larger than what
+/// follows fails before anything is allocated for it; the encoding is canonical, so the
+/// bytes it took are its encoded length.
+pub fn decode_front<T: DeserializeOwned + Serialize>(bytes: &mut &[u8], limit: u64) -> Result<T, CodecError> {
+    let value: T = options()
+        .with_limit(limit)
+        .allow_trailing_bytes()
+        .deserialize(bytes)
+        .map_err(|e| CodecError(e.to_string()))?;
+    *bytes = &bytes[encoded_len(&value)..];
+    Ok(value)
 }

@@ -243,8 +243,7 @@ pub fn read(path: &Path) -> Result<(SnapshotHeader, Store), SnapshotError> {
         return Err(corrupt("body checksum mismatch".into()));
     }
     let mut store = Store::new();
-    let changes = store.apply(rows);
-    store.update_root(changes);
+    store.commit(rows);
     if store.root() != header.state_root {
         return Err(corrupt(format!(
             "rows hash to state root {}, the header says {}",

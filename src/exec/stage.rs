@@ -132,7 +132,8 @@ impl ExecStage {
                     codec::decode(&block.data, BLOCK_BYTES_MAX).map_err(|e| e.to_string())?;
                 let res = results.get(Offset(u64::from(num.0) - 1)).map_err(|e| e.to_string())?;
                 let res: super::BlockResults =
-                    codec::decode(&res.data, 1 << 30).map_err(|e| e.to_string())?;
+                    codec::decode(&res.data, u64::from(super::executor::RESULTS_RECORD_BYTES_MAX))
+                        .map_err(|e| e.to_string())?;
                 if h.block_num != num || block.header.id() != h.block_id {
                     return Err(format!(
                         "it is of block {} {}, the chain log has {}",
@@ -246,7 +247,10 @@ impl ExecStage {
         if offset.0 < self.results.next_offset().0 {
             let stored = self.results.get(offset).map_err(|e| log_err("results log read")(e.to_string()))?;
             if stored.data[..] != bytes[..] {
-                let detail = match codec::decode::<super::BlockResults>(&stored.data, 1 << 30) {
+                let detail = match codec::decode::<super::BlockResults>(
+                    &stored.data,
+                    u64::from(super::executor::RESULTS_RECORD_BYTES_MAX),
+                ) {
                     Ok(old) if old.state_root != results.state_root => {
                         format!("state root {} here, {} stored", results.state_root, old.state_root)
                     }
@@ -305,7 +309,13 @@ impl ExecStage {
             self.results
                 .get(Offset(u64::from(num.0) - 1))
                 .ok()
-                .and_then(|r| codec::decode::<super::BlockResults>(&r.data, 1 << 30).ok())
+                .and_then(|r| {
+                    codec::decode::<super::BlockResults>(
+                        &r.data,
+                        u64::from(super::executor::RESULTS_RECORD_BYTES_MAX),
+                    )
+                    .ok()
+                })
                 .map(|r| (r.state_root, r.results_root))
         });
         match ours {
@@ -344,10 +354,5 @@ impl ExecStage {
         self.results.close().map_err(|e| log_err("results log close")(e.to_string()))?;
         tracing::info!(target: "dawn::exec", head = self.head().map_or(0, |h| h.num.0), "exec stopped");
         Ok(())
-    }
-
-    /// The executed block number (0 before any).
-    pub fn head_num(&self) -> BlockNum {
-        self.head().map_or(BlockNum(0), |h| h.num)
     }
 }

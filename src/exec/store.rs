@@ -6,7 +6,7 @@
 //! contract (`eosio`, see [`super::system_rows`]), so one root covers all of the state.
 //!
 //! # Invariant
-//! `root` is always the [`LtHash`] sum of [`row_hash`] over every row in `rows`. Every
+//! `root` is always the [`LtHash`] sum of row hash (the [`LtHash`] of the row's key and value) over every row in `rows`. Every
 //! mutation either goes through [`Store::apply`] and then [`Store::update_root`] with the
 //! changes it returned ([`Store::commit`] does both), or through
 //! [`Store::apply_prehashed`] with a delta from [`writes_delta`] computed against this
@@ -50,11 +50,6 @@ impl RowKey {
     fn table_start(code: Name, scope: Name, table: Name, id: u64) -> Self {
         Self { code, scope, table, id }
     }
-}
-
-/// The multiset-hash vector of one row.
-pub fn row_hash(key: &RowKey, value: &[u8]) -> LtHash {
-    LtHash::of(&[&key.encode(), value])
 }
 
 /// One change to a row: the value before (`None`: absent) and after.
@@ -335,16 +330,6 @@ impl Overlay {
             }
             from = candidate.0.checked_add(1)?;
         }
-    }
-
-    /// Number of rows written.
-    pub fn len(&self) -> usize {
-        self.writes.len()
-    }
-
-    /// True when nothing was written.
-    pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
     }
 
     /// The writes, in key order.

@@ -82,7 +82,8 @@ impl ExecView {
             }
         }
         let rec = self.results.get(Offset(u64::from(num.0) - 1)).ok()?;
-        let r: Arc<BlockResults> = Arc::new(codec::decode(&rec.data, 1 << 30).ok()?);
+        let r: Arc<BlockResults> =
+            Arc::new(codec::decode(&rec.data, u64::from(super::executor::RESULTS_RECORD_BYTES_MAX)).ok()?);
         *self.last_read.lock().expect("results cache lock") = Some((num, r.clone()));
         Some(r)
     }

@@ -78,8 +78,6 @@ pub struct IntakeStats {
     /// reservations and queueing (the hashing and authority lookups run on the verify
     /// pool, beside the signatures).
     pub admit_cpu_ns: AtomicU64,
-    /// Transactions checked.
-    pub checked: AtomicU64,
     /// Sealing blocks: selection, merkle root, signing and encoding.
     pub seal_cpu_ns: AtomicU64,
     /// Wall time from a block's append to the chain log until it is durable (the group
@@ -252,7 +250,6 @@ impl Intake {
     ) -> Vec<Result<oneshot::Receiver<Result<Ack, IngestError>>, IngestError>> {
         use rayon::prelude::*;
         let started = crate::chain::thread_cpu_ns();
-        inner.stats.checked.fetch_add(txs.len() as u64, Ordering::Relaxed);
         let cfg = &inner.config;
         let now = TimePointSec::now();
         // Stateless checks, encoding and hashing, in parallel and without any lock. Each

@@ -149,12 +149,6 @@ pub async fn run(
     };
     let view = stage.view();
     let state: Arc<dyn StateView> = Arc::new(view.clone());
-    let (exec_done_tx, exec_done_rx) = tokio::sync::oneshot::channel();
-    let handle = tokio::runtime::Handle::current();
-    let exec_thread = std::thread::Builder::new().name("dawn-exec".into()).spawn(move || {
-        let r = stage.run(handle);
-        let _ = exec_done_tx.send(r);
-    })?;
     // Publish: the endpoint and its certificate (made at first start, kept in publish/).
     let publish = match config.publish.clone() {
         Some(pc) => {
@@ -211,6 +205,14 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     let http_addr = listener.local_addr()?;
+    // Exec starts once every endpoint is bound, so a busy port stops the node before any
+    // thread follows the chain log.
+    let (exec_done_tx, exec_done_rx) = tokio::sync::oneshot::channel();
+    let handle = tokio::runtime::Handle::current();
+    let exec_thread = std::thread::Builder::new().name("dawn-exec".into()).spawn(move || {
+        let r = stage.run(handle);
+        let _ = exec_done_tx.send(r);
+    })?;
     let node = Node {
         intake: intake.clone(),
         chain_log: chain_log.clone(),

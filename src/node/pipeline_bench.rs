@@ -757,10 +757,12 @@ fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
     let ready = match ready_rx.recv_timeout(Duration::from_secs(60)) {
         Ok(r) => r,
         Err(_) => {
+            // A node that failed has ended; one that is only slow is told to stop.
+            let _ = stop_tx.send(());
             return Err(match rt.block_on(node) {
                 Ok(Err(e)) => e.context("the bench node did not start"),
                 _ => anyhow::anyhow!("the bench node did not start"),
-            })
+            });
         }
     };
     let ready = Arc::new(ready);

@@ -232,3 +232,64 @@ pub async fn run(args: SubscribeArgs) -> anyhow::Result<()> {
         out.flush()?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SubscribeArgs,
+    }
+
+    fn args(extra: &[&str]) -> Result<SubscribeArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("subscribe").chain(extra.iter().copied())).map(|c| c.args)
+    }
+
+    #[test]
+    fn starts_parse_and_bad_ones_say_what_to_write() {
+        assert_eq!(start_of("head", None).unwrap(), Start::Head);
+        assert_eq!(start_of("oldest", None).unwrap(), Start::Oldest);
+        assert_eq!(start_of("12", None).unwrap(), Start::Block(BlockNum(12)));
+        let id = "00".repeat(32);
+        match start_of("5.3", Some(&id)).unwrap() {
+            Start::After { cursor, locator } => {
+                assert_eq!(cursor, Cursor::result(BlockNum(5), 2));
+                assert_eq!(locator.len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(start_of("5.3", None).unwrap_err().to_string().contains("--block-id"));
+        assert!(start_of("5.3", Some("xyz")).is_err());
+        assert!(start_of("5.x", Some(&id)).unwrap_err().to_string().contains("BLOCK.SEQ"));
+        assert!(start_of("abc", None).unwrap_err().to_string().contains("head, oldest"));
+    }
+
+    #[test]
+    fn filters_combine_json_and_shortcuts_and_refuse_nonsense() {
+        let a = args(&[
+            "--actor",
+            "alice",
+            "--status",
+            "hard_fail",
+            "--filter",
+            r#"{"contracts":{"include":["eosio.token"]}}"#,
+        ])
+        .unwrap();
+        let f = filter_of(&a).unwrap();
+        assert_eq!(f.0.len(), 2);
+        assert_eq!(f.0[1].statuses, vec![TransactionStatus::HardFail]);
+        assert!(args(&["--status", "lost"]).is_err());
+        let bad_json = args(&["--filter", "{not json"]).unwrap();
+        assert!(filter_of(&bad_json).unwrap_err().to_string().contains("--filter"));
+        let unknown_field = args(&["--filter", r#"{"senders":{"include":["bob"]}}"#]).unwrap();
+        assert!(filter_of(&unknown_field).is_err());
+        let contradictory =
+            args(&["--filter", r#"{"actors":{"require":["bob"],"exclude":["bob"]}}"#]).unwrap();
+        assert!(filter_of(&contradictory).unwrap_err().to_string().contains("bad filter"));
+        assert!(filter_of(&args(&[]).unwrap()).unwrap().is_all());
+    }
+}
