@@ -223,8 +223,16 @@ fn snapshots_restart_to_the_same_state_and_bad_ones_are_skipped() {
     assert_eq!(stage.loaded_snapshot(), Some(dawn::chain::BlockNum(names[0])));
     assert_eq!(stage.head(), Some(head));
     drop(stage);
-    // A damaged newest snapshot is skipped; the older one is used.
+    // A truncated newest snapshot is refused by name.
     let newest = dawn::exec::snapshot::list(&snaps)[0].1.clone();
+    let whole = std::fs::read(&newest).unwrap();
+    std::fs::write(&newest, &whole[..whole.len() / 2]).unwrap();
+    assert!(dawn::exec::snapshot::read(&newest)
+        .unwrap_err()
+        .to_string()
+        .contains(&newest.display().to_string()));
+    std::fs::write(&newest, &whole).unwrap();
+    // A damaged newest snapshot is skipped; the older one is used.
     let mut bytes = std::fs::read(&newest).unwrap();
     let last = bytes.len() - 10;
     bytes[last] ^= 0x55;
@@ -234,13 +242,18 @@ fn snapshots_restart_to_the_same_state_and_bad_ones_are_skipped() {
     assert_eq!(stage.loaded_snapshot(), Some(dawn::chain::BlockNum(names[1])));
     assert_eq!(stage.head(), Some(head));
     drop(stage);
-    // And without any snapshot, replay from genesis reaches the same state.
+    // And without any snapshot, replay from genesis reaches the same state; a write cut
+    // short by a crash left a temporary file, which the next snapshot clears away.
     for (_, p) in dawn::exec::snapshot::list(&snaps) {
         std::fs::remove_file(p).unwrap();
     }
-    let stage = ExecStage::open(&g, chain, open("results"), cfg(0)).unwrap();
+    let debris = snaps.join("snapshot-0000000003.bin.tmp");
+    std::fs::write(&debris, b"half a snapshot").unwrap();
+    let stage = ExecStage::open(&g, chain, open("results"), cfg(7)).unwrap();
     assert_eq!(stage.loaded_snapshot(), None);
     assert_eq!(stage.head(), Some(head));
+    stage.finish_snapshots();
+    assert!(!debris.exists(), "the temporary file of an interrupted write is removed");
 }
 
 /// A producer that lies about the roots of a block it executed is caught: the block that

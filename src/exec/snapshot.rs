@@ -169,6 +169,15 @@ pub fn write(dir: &Path, head: ExecutedHead, id: BlockId, rows: &mut Rows) -> Re
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let path = dir.join(file_name(head.num));
     let tmp = dir.join(format!("{}.tmp", file_name(head.num)));
+    // A write cut short by a crash leaves its temporary file; only one snapshot is written
+    // at a time, so any left now is such debris.
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snapshot-") && name.ends_with(".bin.tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
     let mut body_hash = Xxh3::new();
     for (k, v) in rows.iter() {
         body_hash.update(&k.encode());
