@@ -291,6 +291,18 @@ fn a_block_claiming_wrong_executed_roots_is_refused() {
     let err =
         ExecStage::open(&g, lying, open("results2"), ExecConfig::default()).err().expect("a lie is refused");
     assert!(err.to_string().contains("claims state root 0707"), "{err}");
+    // A block claiming to follow its own execution (or a later one's) is refused too.
+    let mut header = maker.clone().next(vec![]).header;
+    header.executed_block_num = dawn::chain::BlockNum(2);
+    header.executed_state_root = r1.state_root;
+    let ahead = dawn::chain::SignedBlock::seal(header, vec![], &workload::producer_key(), &g.chain_id());
+    let early = open("early");
+    let a = early.append(&[codec::encode(&b1), codec::encode(&ahead)]).unwrap();
+    early.wait_durable_blocking(a.last()).unwrap();
+    let err = ExecStage::open(&g, early, open("results3"), ExecConfig::default())
+        .err()
+        .expect("a claim on a block not yet executed is refused");
+    assert!(err.to_string().contains("which is not before it"), "{err}");
 }
 
 /// Bytes in the logs that do not decode stop the stage with the record named: a chain
