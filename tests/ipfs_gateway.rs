@@ -344,3 +344,73 @@ async fn anonymous_pool_and_size_limit() {
     assert_eq!(st, 400);
     s.stop().await;
 }
+
+/// Sends a request whose body has no announced length (chunked) and returns the status
+/// line and body.
+async fn chunked(
+    addr: SocketAddr,
+    target: &str,
+    headers: &[(&'static str, String)],
+    body: &[u8],
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!(
+        "POST {target} HTTP/1.1\r\nhost: {addr}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    for part in body.chunks(64 << 10) {
+        if s.write_all(format!("{:x}\r\n", part.len()).as_bytes()).await.is_err()
+            || s.write_all(part).await.is_err()
+            || s.write_all(b"\r\n").await.is_err()
+        {
+            break; // the server answered and closed early
+        }
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unannounced_lengths_meet_the_same_quota_and_removals_carry_no_body() {
+    let quota = QuotaConfig { capacity_bytes: 0, public_tier_bytes: 100_000, ..QuotaConfig::default() };
+    let s = start(GatewayConfig { quota, upload_bytes_max: 10_000_000, uploads_enabled: true }).await;
+    let alice: Name = "alice".parse().unwrap();
+    let level = PermissionLevel { actor: alice, permission: "active".parse().unwrap() };
+    let key = PrivateKey::from_seed(b"alice");
+    s.state.perms.lock().unwrap().insert(level, Authority::single_key(key.public()));
+    let blocks_before = s.gw.store().list().unwrap();
+    // Three times the quota, sent without a Content-Length: refused while it arrives.
+    let file = kubo_deterministic("chunked", 300_000);
+    let target = "/v1/storage/add?name=c.bin";
+    let (status, text) = chunked(s.addr, target, &signed(&key, &level, target, &file, now()), &file).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("over_quota"), "{text}");
+    // Refused as soon as what arrived passed the limit, not after importing all of it.
+    let requested: u64 = text
+        .split("\"requested ")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the figures are in the details");
+    assert!(requested < file.len() as u64, "refused after {requested} bytes: {text}");
+    assert_eq!(s.gw.store().list().unwrap(), blocks_before, "nothing of it is kept");
+    // Within the quota, the same way, it is stored.
+    let small = kubo_deterministic("chunked-small", 20_000);
+    let (status, text) = chunked(s.addr, target, &signed(&key, &level, target, &small, now()), &small).await;
+    assert_eq!(status, 200, "{text}");
+    // A removal with a body over its bound is refused before anything else.
+    let rm = "/v1/storage/rm?cid=QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH";
+    let junk = vec![0u8; 100_000];
+    let (st, _, _) = s.req("POST", rm, &signed(&key, &level, rm, &junk, now()), junk.clone()).await;
+    assert_eq!(st, 400);
+    s.stop().await;
+}

@@ -249,11 +249,12 @@ impl FromStr for Cid {
             }
             return Ok(c);
         }
-        let (prefix, body) = s.split_at(1);
-        let bytes = match prefix {
-            "b" => base32_decode(body).ok_or_else(bad)?,
-            "B" => base32_decode(&body.to_ascii_lowercase()).ok_or_else(bad)?,
-            "z" => bs58::decode(body).into_vec().map_err(|_| bad())?,
+        // The multibase prefix is one ASCII character; anything else (a multi-byte one
+        // included) is an unknown base.
+        let bytes = match s.as_bytes().first() {
+            Some(b'b') => base32_decode(&s[1..]).ok_or_else(bad)?,
+            Some(b'B') => base32_decode(&s[1..].to_ascii_lowercase()).ok_or_else(bad)?,
+            Some(b'z') => bs58::decode(&s[1..]).into_vec().map_err(|_| bad())?,
             _ => return Err(CidError::UnknownBase(s.to_string())),
         };
         let c = Self::from_bytes(&bytes)?;
@@ -376,6 +377,10 @@ mod tests {
         assert!(matches!("Qm123".parse::<Cid>(), Err(CidError::UnknownBase(_))));
         assert!(matches!("bafy!".parse::<Cid>(), Err(CidError::BadEncoding(_))));
         assert!(matches!("".parse::<Cid>(), Err(CidError::Empty)));
+        // A multi-byte first character is an unknown base, not a panic.
+        for s in ["é", "éx", "ßafy", "日本"] {
+            assert!(matches!(s.parse::<Cid>(), Err(CidError::UnknownBase(_))), "{s}");
+        }
     }
 
     #[test]

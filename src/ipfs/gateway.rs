@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
 use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -607,6 +607,14 @@ impl Gateway {
                     failure = Some(GatewayError::TooLarge { len: received, max });
                     break;
                 }
+                // The same bound as for an announced length, applied as the body arrives,
+                // so a body without Content-Length cannot fill the staging area either.
+                if received > limit {
+                    let used = self.store.state().map(|st| st.used(&account)).unwrap_or(0);
+                    let source = QuotaExceeded { used, requested: received, limit };
+                    failure = Some(GatewayError::OverQuota { account: account.clone(), source });
+                    break;
+                }
                 if tx.send(data).is_err() {
                     break; // the import failed; its error is reported below
                 }
@@ -655,8 +663,12 @@ impl Gateway {
             .ok_or_else(|| GatewayError::BadRequest("give ?cid=".into()))?;
         let cid: Cid = text.parse().map_err(|source| GatewayError::BadCid { text: text.clone(), source })?;
         let creds = self.credentials(&req)?.ok_or(GatewayError::SignatureRequired)?;
-        let body = req.into_body().collect().await.map_err(|e| GatewayError::BadRequest(e.to_string()))?;
-        let body = body.to_bytes();
+        // A removal names its CID in the query; its body is empty (and bounded).
+        let body = Limited::new(req.into_body(), RM_BODY_BYTES_MAX)
+            .collect()
+            .await
+            .map_err(|e| GatewayError::BadRequest(format!("reading the body: {e}")))?
+            .to_bytes();
         creds.verify(self.state.as_ref(), &self.chain, Self::now(), &target, &Checksum256::hash(&body))?;
         let (account, limit) = self.limit_of(Some(&creds));
         let store = self.store.clone();
@@ -914,6 +926,9 @@ impl Body for ChannelBody {
     }
 }
 
+/// Largest body of a `POST /v1/storage/rm` (it carries none).
+const RM_BODY_BYTES_MAX: usize = 4096;
+
 /// Decodes `%XX` escapes; `None` for a bad escape or non-UTF-8 result.
 pub fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
@@ -921,8 +936,11 @@ pub fn percent_decode(s: &str) -> Option<String> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(h, 16).ok()?);
+            let h = b.get(i + 1..i + 3)?;
+            if !h.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(b[i]);
@@ -1055,6 +1073,10 @@ mod tests {
     fn escapes() {
         assert_eq!(percent_decode("a%20b%C4%85").unwrap(), "a bą");
         assert!(percent_decode("%zz").is_none());
+        // Only two hex digits make an escape: a sign is not one.
+        assert!(percent_decode("%+1").is_none());
+        assert!(percent_decode("%-1").is_none());
+        assert!(percent_decode("%4").is_none());
         assert_eq!(percent_encode("a bą"), "a%20b%C4%85");
         assert_eq!(sniff(b"hello\n"), "text/plain; charset=utf-8");
         assert_eq!(sniff(&[0, 1, 2]), "application/octet-stream");
