@@ -312,3 +312,18 @@ fn symbols_have_a_json_form_and_bad_ones_are_refused() {
         assert!(serde_json::from_str::<Symbol>(bad).is_err(), "{bad} was accepted");
     }
 }
+
+proptest! {
+    #[test]
+    fn symbol_validity_on_bits_matches_construction(bits in any::<u64>(), precision in 0u8..25, code in "[A-Z]{0,8}") {
+        use dawn::chain::Symbol;
+        // Arbitrary bits: valid exactly when rebuilding from its parts gives it back.
+        let s = Symbol(bits);
+        let rebuilt = Symbol::new(s.precision(), &s.code());
+        prop_assert_eq!(s.is_valid(), rebuilt.as_ref().ok() == Some(&s));
+        // Built from parts: valid exactly when construction succeeds.
+        if let Ok(s) = Symbol::new(precision, &code) {
+            prop_assert!(s.is_valid());
+        }
+    }
+}

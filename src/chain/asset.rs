@@ -41,6 +41,21 @@ impl Symbol {
         }
         Ok(Self(v))
     }
+    /// Would [`Symbol::new`] make this symbol? (Precision at most 18, 1 to 7 upper-case
+    /// letters.) Checked on the bits, without building the code.
+    pub fn is_valid(&self) -> bool {
+        let mut v = self.0 >> 8;
+        if self.precision() > 18 || v == 0 {
+            return false;
+        }
+        while v != 0 {
+            if !(v as u8).is_ascii_uppercase() {
+                return false;
+            }
+            v >>= 8;
+        }
+        true
+    }
     /// Digits after the decimal point.
     pub fn precision(&self) -> u8 {
         (self.0 & 0xff) as u8

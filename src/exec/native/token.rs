@@ -103,8 +103,7 @@ pub fn code_of(symbol: Symbol) -> u64 {
 }
 
 fn valid(a: &Asset) -> bool {
-    a.amount.unsigned_abs() <= ASSET_AMOUNT_MAX as u64
-        && Symbol::new(a.symbol.precision(), &a.symbol.code()).is_ok()
+    a.amount.unsigned_abs() <= ASSET_AMOUNT_MAX as u64 && a.symbol.is_valid()
 }
 
 /// Handles an action delivered to the token contract.
@@ -187,7 +186,7 @@ fn create(ctx: &mut TxCtx<'_>, c: Create) -> Result<(), ActionError> {
     let me = ctx.receiver();
     ctx.require_auth(me, None)?;
     let sym = c.maximum_supply.symbol;
-    check(Symbol::new(sym.precision(), &sym.code()).is_ok(), "invalid symbol name")?;
+    check(sym.is_valid(), "invalid symbol name")?;
     check(valid(&c.maximum_supply), "invalid supply")?;
     check(c.maximum_supply.amount > 0, "max-supply must be positive")?;
     check(stats(ctx, sym)?.is_none(), "token with symbol already exists")?;
@@ -201,7 +200,7 @@ fn create(ctx: &mut TxCtx<'_>, c: Create) -> Result<(), ActionError> {
 
 fn issue(ctx: &mut TxCtx<'_>, i: Issue) -> Result<(), ActionError> {
     let sym = i.quantity.symbol;
-    check(Symbol::new(sym.precision(), &sym.code()).is_ok(), "invalid symbol name")?;
+    check(sym.is_valid(), "invalid symbol name")?;
     memo_ok(&i.memo)?;
     let mut st = stats(ctx, sym)?.ok_or_else(|| {
         ActionError::Assert("token with symbol does not exist, create token before issue".into())
@@ -219,7 +218,7 @@ fn issue(ctx: &mut TxCtx<'_>, i: Issue) -> Result<(), ActionError> {
 
 fn retire(ctx: &mut TxCtx<'_>, r: Retire) -> Result<(), ActionError> {
     let sym = r.quantity.symbol;
-    check(Symbol::new(sym.precision(), &sym.code()).is_ok(), "invalid symbol name")?;
+    check(sym.is_valid(), "invalid symbol name")?;
     memo_ok(&r.memo)?;
     let mut st =
         stats(ctx, sym)?.ok_or_else(|| ActionError::Assert("token with symbol does not exist".into()))?;
