@@ -34,10 +34,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{
-    codec, n, verify_batch, Name, PrivateKey, SignedTransaction, TimePointSec, Transaction, TransactionStatus,
+    codec, n, Name, PrivateKey, SignedTransaction, TimePointSec, Transaction, TransactionStatus,
 };
 use crate::exec::{workload, ExecConfig, ExecView};
-use crate::ingest::{verify::VERIFY_BATCH, BlockLimits, Intake, IntakeConfig};
+use crate::ingest::{BlockLimits, Intake, IntakeConfig};
 use crate::log::{Log, SyncPolicy};
 use crate::publish::filter::FILTER_NAMES_MAX;
 use crate::publish::{
@@ -143,7 +143,8 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(mut ms: Vec<f64>) -> Self {
+    /// The percentiles of `ms`, in any order.
+    pub(super) fn of(mut ms: Vec<f64>) -> Self {
         ms.sort_by(f64::total_cmp);
         Self {
             p50_ms: percentile(&ms, 0.5),
@@ -534,13 +535,9 @@ fn thread_cpu() -> HashMap<u64, (String, f64)> {
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return out };
     for e in dir.flatten() {
         let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
-        let name = stat[open + 1..close].to_string();
-        let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let ticks = f.get(11).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0)
-            + f.get(12).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+        let Some((name, seconds)) = super::bench::stat_cpu(&stat) else { continue };
         let tid = e.file_name().to_string_lossy().parse().unwrap_or(0);
-        out.insert(tid, (name, ticks / 100.0));
+        out.insert(tid, (name.to_string(), seconds));
     }
     out
 }
@@ -672,14 +669,8 @@ fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
         .zip(senders[..sample].par_iter())
         .map(|(t, s)| (t.transaction.signing_digest(&chain), t.signatures[0], keys[*s].public()))
         .collect();
-    let mut rates = Vec::new();
-    for _ in 0..3 {
-        let t = Instant::now();
-        if !items.par_chunks(VERIFY_BATCH).all(verify_batch) {
-            bail!("baseline verification failed");
-        }
-        rates.push(items.len() as f64 / t.elapsed().as_secs_f64());
-    }
+    let mut rates =
+        (0..3).map(|_| super::bench::verify_rate(&items)).collect::<anyhow::Result<Vec<f64>>>()?;
     rates.sort_by(f64::total_cmp);
     let verify_batch_per_s = rates[1];
     drop(items);

@@ -381,15 +381,15 @@ async fn fan_out(
             }
         }
     }
-    lat.sort_by(f64::total_cmp);
     let _ = stop_tx.send(());
     let _ = server_task.await;
+    let l = super::pipeline_bench::Latency::of(lat);
     Ok(RunFigures {
         subscribers: subs,
         selected_percent: 0,
         delivered_per_s,
-        p50_ms: percentile(&lat, 0.5),
-        p99_ms: percentile(&lat, 0.99),
-        max_ms: lat.last().copied().unwrap_or(0.0),
+        p50_ms: l.p50_ms,
+        p99_ms: l.p99_ms,
+        max_ms: l.max_ms,
     })
 }
