@@ -79,16 +79,9 @@ struct Outcome {
     fuel_used: u64,
 }
 
-/// The executor's head: the newest executed block and its roots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExecutedHead {
-    /// The block.
-    pub num: BlockNum,
-    /// State root after it.
-    pub state_root: Checksum256,
-    /// Its results root.
-    pub results_root: Checksum256,
-}
+/// The executor's head: the newest executed block and its roots (the shared model's
+/// [`crate::chain::ExecutedRoots`], which ingest reads through the state view).
+pub type ExecutedHead = crate::chain::ExecutedRoots;
 
 /// The executor.
 pub struct Executor {
@@ -272,10 +265,14 @@ impl Executor {
     ) -> Vec<Item<'b>> {
         let mut items = Vec::new();
         let now = facts.time.0;
-        for (sender, sender_id) in self.deferred.due(now, self.config.deferred_per_block_max) {
+        let due = self.deferred.due(now, self.config.deferred_per_block_max);
+        let stored: Vec<Option<Bytes>> = {
+            let store = self.store.read().expect("state lock");
+            due.iter().map(|(s, id)| store.get(&deferred::row_key(*s, *id)).cloned()).collect()
+        };
+        for ((sender, sender_id), stored) in due.into_iter().zip(stored) {
             let key = deferred::row_key(sender, sender_id);
             // The id is the SHA-256 of the stored entry (its canonical encoding).
-            let stored = self.store.read().expect("state lock").get(&key).cloned();
             self.deferred.remove(sender, sender_id);
             setup.push((key, None));
             let Some((bytes, e)) =

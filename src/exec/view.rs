@@ -119,11 +119,7 @@ impl StateView for ExecView {
     }
 
     fn executed(&self) -> Option<ExecutedRoots> {
-        self.head.borrow().map(|h| ExecutedRoots {
-            num: h.num,
-            state_root: h.state_root,
-            results_root: h.results_root,
-        })
+        *self.head.borrow()
     }
 
     fn receipt(&self, num: BlockNum, index: u32) -> Option<(TransactionReceipt, Option<String>)> {
