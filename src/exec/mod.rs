@@ -86,6 +86,9 @@ pub struct ExecConfig {
     pub snapshot_dir: Option<std::path::PathBuf>,
     /// Take a snapshot after every this many blocks (0: never).
     pub snapshot_interval_blocks: u32,
+    /// Whether the stage executes the blocks it follows. `false` holds the state as it
+    /// was opened while the chain log grows: `dawn bench ingest` measures intake alone.
+    pub execute: bool,
 }
 
 impl Default for ExecConfig {
@@ -99,6 +102,7 @@ impl Default for ExecConfig {
             wasm: None,
             snapshot_dir: None,
             snapshot_interval_blocks: 1_000,
+            execute: true,
         }
     }
 }

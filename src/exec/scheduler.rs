@@ -6,8 +6,6 @@
 //! parallel against the same state, and committing their writes in block order gives
 //! bit for bit the serial outcome. A pure function: no threads, no state.
 
-use std::collections::HashMap;
-
 use crate::chain::Name;
 
 /// What the scheduler needs of a transaction.
@@ -30,35 +28,43 @@ impl Scoped for (Vec<Name>, Vec<Name>) {
 
 /// The wave of each transaction, in block order; waves start at 0.
 pub fn waves<T: Scoped>(txs: &[T]) -> Vec<u32> {
-    // Per scope: the latest wave that wrote it and the latest that read it.
-    let mut last_write: HashMap<Name, u32> = HashMap::new();
-    let mut last_read: HashMap<Name, u32> = HashMap::new();
+    // Per scope: one more than the latest wave that wrote it, and than the latest that
+    // read it (0: none yet), so that a transaction's wave is a plain maximum. This loop
+    // is the one serial part of scheduling a block: one map probe per declared scope.
+    let mut after: foldhash::HashMap<Name, After> = foldhash::HashMap::default();
+    after.reserve(txs.len() * 2);
     let mut out = Vec::with_capacity(txs.len());
     for t in txs {
         let mut wave = 0u32;
         for s in t.writes() {
-            if let Some(w) = last_write.get(s) {
-                wave = wave.max(w + 1);
-            }
-            if let Some(r) = last_read.get(s) {
-                wave = wave.max(r + 1);
+            if let Some(a) = after.get(s) {
+                wave = wave.max(a.write).max(a.read);
             }
         }
         for s in t.reads() {
-            if let Some(w) = last_write.get(s) {
-                wave = wave.max(w + 1);
+            if let Some(a) = after.get(s) {
+                wave = wave.max(a.write);
             }
         }
         for s in t.writes() {
-            last_write.insert(*s, wave);
+            after.entry(*s).or_default().write = wave + 1;
         }
         for s in t.reads() {
-            let r = last_read.entry(*s).or_insert(wave);
-            *r = (*r).max(wave);
+            let a = after.entry(*s).or_default();
+            a.read = a.read.max(wave + 1);
         }
         out.push(wave);
     }
     out
+}
+
+/// The earliest wave a later transaction may take, per kind of access to a scope.
+#[derive(Default)]
+struct After {
+    /// After the latest writer: anything that touches the scope.
+    write: u32,
+    /// After the latest reader: a writer.
+    read: u32,
 }
 
 /// Groups transaction indexes by wave, each group in block order.

@@ -340,12 +340,16 @@ impl ExecStage {
     /// durable block. `rt` drives the log's async tail.
     pub fn run(self, rt: tokio::runtime::Handle) -> Result<(), ExecError> {
         let mut tail = self.chain.tail(self.results.next_offset());
+        let execute = self.executor.read().expect("executor lock").config().execute;
         loop {
             let recs = match rt.block_on(tail.next_batch(64, 64 << 20)) {
                 Ok(r) => r,
                 Err(crate::log::ReadError::Closed) => break,
                 Err(e) => return Err(log_err("chain log read")(e.to_string())),
             };
+            if !execute {
+                continue;
+            }
             for r in recs {
                 self.execute_record(r.offset, &r.data)?;
             }

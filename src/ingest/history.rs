@@ -2,7 +2,9 @@
 //! seen within the expiration window (dedup), and where each of those transactions landed. Rebuilt
 //! from the chain log at start; updated as blocks are sealed. Pure: time is passed in.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
+
+use foldhash::HashMap as FastMap;
 
 use crate::chain::{
     BlockId, BlockNum, ChainId, Name, SignedBlock, TimePoint, TimePointSec, Transaction, TxId,
@@ -43,9 +45,14 @@ pub struct History {
     /// The head, once a block exists.
     pub head: Option<Head>,
     recent: HashMap<u16, BlockId>,
-    seen: HashMap<TxId, TimePointSec>,
-    expiries: BTreeSet<(TimePointSec, TxId)>,
-    placed: HashMap<TxId, Placement>,
+    /// Every id seen within the expiration window and, once sealed, where it landed. One
+    /// entry per transaction (about 50 bytes), hashed with a per-process seed so that
+    /// ground ids cannot pile into one bucket.
+    seen: FastMap<TxId, Option<Placement>>,
+    /// Ids by expiration second, for pruning. An id released after a refusal may stay
+    /// in its bucket: pruning a missing id is a no-op, and an id's expiration is part of
+    /// what it hashes, so the id cannot come back with another expiration.
+    expiries: BTreeMap<TimePointSec, Vec<TxId>>,
 }
 
 impl History {
@@ -56,14 +63,7 @@ impl History {
         let genesis = BlockId(g);
         let mut recent = HashMap::new();
         recent.insert(0, genesis);
-        Self {
-            genesis,
-            head: None,
-            recent,
-            seen: HashMap::new(),
-            expiries: BTreeSet::new(),
-            placed: HashMap::new(),
-        }
+        Self { genesis, head: None, recent, seen: FastMap::default(), expiries: BTreeMap::new() }
     }
 
     /// The head number (0 before any block).
@@ -109,19 +109,20 @@ impl History {
 
     /// Records `id` as seen until `expiration`; a duplicate is refused.
     pub fn reserve(&mut self, id: TxId, expiration: TimePointSec) -> Result<(), IngestError> {
-        if self.seen.contains_key(&id) {
-            return Err(IngestError::Duplicate(id));
+        match self.seen.entry(id) {
+            std::collections::hash_map::Entry::Occupied(_) => Err(IngestError::Duplicate(id)),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(None);
+                self.expiries.entry(expiration).or_default().push(id);
+                Ok(())
+            }
         }
-        self.seen.insert(id, expiration);
-        self.expiries.insert((expiration, id));
-        Ok(())
     }
 
     /// Forgets a reservation of a transaction that was then refused.
     pub fn release(&mut self, id: &TxId) {
-        if let Some(exp) = self.seen.remove(id) {
-            self.expiries.remove(&(exp, *id));
-        }
+        // Its expiry bucket keeps the id; see `expiries`.
+        self.seen.remove(id);
     }
 
     /// Forgets ids whose expiration has passed: they can no longer be accepted anyway.
@@ -130,13 +131,13 @@ impl History {
     /// last expiration window (an hour at most), not by the length of the chain; older
     /// transactions are found through their block.
     pub fn prune(&mut self, now: TimePointSec) {
-        while let Some(&(exp, id)) = self.expiries.first() {
-            if exp > now {
+        while let Some(entry) = self.expiries.first_entry() {
+            if *entry.key() > now {
                 break;
             }
-            self.expiries.pop_first();
-            self.seen.remove(&id);
-            self.placed.remove(&id);
+            for id in entry.remove() {
+                self.seen.remove(&id);
+            }
         }
     }
 
@@ -157,11 +158,15 @@ impl History {
         let num = id.num();
         assert_eq!(block.header.previous, self.head_id(), "blocks are applied in chain order");
         self.recent.insert((num.0 & 0xffff) as u16, id);
+        self.seen.reserve(ids.len());
         for (i, (t, &tid)) in block.transactions.iter().zip(ids).enumerate() {
-            self.placed.insert(tid, Placement { block: num, index: i as u32 });
-            if let std::collections::hash_map::Entry::Vacant(e) = self.seen.entry(tid) {
-                e.insert(t.transaction.expiration);
-                self.expiries.insert((t.transaction.expiration, tid));
+            let placed = Some(Placement { block: num, index: i as u32 });
+            match self.seen.entry(tid) {
+                std::collections::hash_map::Entry::Occupied(mut e) => *e.get_mut() = placed,
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(placed);
+                    self.expiries.entry(t.transaction.expiration).or_default().push(tid);
+                }
             }
         }
         self.head = Some(Head { num, id, time: block.header.timestamp, producer: block.header.producer });
@@ -169,12 +174,12 @@ impl History {
 
     /// Where a transaction landed, if in a block.
     pub fn placement(&self, id: &TxId) -> Option<Placement> {
-        self.placed.get(id).copied()
+        self.seen.get(id).copied().flatten()
     }
 
     /// Is `id` waiting for a block (accepted by intake, not yet sealed)?
     pub fn is_pending(&self, id: &TxId) -> bool {
-        self.seen.contains_key(id) && !self.placed.contains_key(id)
+        self.seen.get(id).is_some_and(Option::is_none)
     }
 }
 
@@ -228,7 +233,8 @@ mod tests {
         }
         // Only the last few seconds' transactions are remembered.
         assert!(h.remembered() <= 60, "{} remembered", h.remembered());
-        assert_eq!(h.placed.len(), h.remembered());
+        assert!(h.seen.values().all(Option::is_some));
+        assert!(h.expiries.values().map(Vec::len).sum::<usize>() <= 60);
         assert_eq!(h.head_num().0, 50);
     }
 }

@@ -216,7 +216,9 @@ pub fn run(
             ..IntakeConfig::default()
         },
         sync,
-        exec: crate::exec::ExecConfig::default(),
+        // Intake alone: exec holds the genesis state (every account the transfers need)
+        // instead of taking CPU from the stage measured; `dawn bench` runs them together.
+        exec: crate::exec::ExecConfig { execute: false, ..crate::exec::ExecConfig::default() },
         publish: None,
         gateway: None,
     };
