@@ -32,6 +32,7 @@ use super::system_rows::{
     AccountMeta, DeferredEntry, DeferredRequest, PermissionRow, ProducerSchedule, ACTIVE, EOSIO, EOSIO_TOKEN,
     OWNER, T_ACCOUNT, T_CODE, T_PERMISSION, T_SCHEDULE,
 };
+use super::view::PermissionGeneration;
 use super::wasm::WasmRuntime;
 use super::{ContractCode, Contracts, ExecConfig};
 
@@ -91,6 +92,7 @@ pub struct Executor {
     contracts: Contracts,
     deferred: DeferredIndex,
     head: Option<ExecutedHead>,
+    permissions: Arc<PermissionGeneration>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -197,7 +199,21 @@ impl Executor {
         let mut contracts = Contracts { code: HashMap::new(), accounts_before: HashMap::new(), wasm };
         contracts.rebuild(&store)?;
         let deferred = DeferredIndex::load(&store);
-        Ok(Self { config, pool, store: Arc::new(RwLock::new(store)), contracts, deferred, head })
+        Ok(Self {
+            config,
+            pool,
+            store: Arc::new(RwLock::new(store)),
+            contracts,
+            deferred,
+            head,
+            permissions: Arc::default(),
+        })
+    }
+
+    /// The generation of permission rows, bumped after each commit that wrote one (views
+    /// cache decoded authorities against it).
+    pub fn permission_generation(&self) -> Arc<PermissionGeneration> {
+        self.permissions.clone()
     }
 
     /// The shared state (readers take the read lock; the executor writes between waves).
@@ -407,7 +423,13 @@ impl Executor {
                 outcomes[i] = Some(o);
             }
             let system = |k: &RowKey| k.code == EOSIO && (k.table == T_ACCOUNT || k.table == T_CODE);
-            for (key, old) in store.apply_prehashed(wave_writes, system) {
+            let permissions_written =
+                wave_writes.iter().any(|(k, _)| k.code == EOSIO && k.table == T_PERMISSION);
+            let kept = store.apply_prehashed(wave_writes, system);
+            if permissions_written {
+                self.permissions.bump();
+            }
+            for (key, old) in kept {
                 touched_accounts.insert(key.scope);
                 if key.table == T_ACCOUNT {
                     self.contracts.accounts_before.entry(key).or_insert(old);

@@ -65,7 +65,7 @@ pub use error::{ActionError, ExecError};
 pub use executor::{ExecutedHead, Executor};
 pub use results::{ActionTrace, BlockResults, Origin, TxResult};
 pub use stage::ExecStage;
-pub use view::{ExecStats, ExecView};
+pub use view::{ExecStats, ExecView, PermissionGeneration};
 
 /// Settings of exec.
 #[derive(Debug, Clone)]

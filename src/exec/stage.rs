@@ -19,7 +19,7 @@ use crate::log::{Log, Offset};
 
 use super::error::ExecError;
 use super::snapshot;
-use super::view::ExecView;
+use super::view::{AuthorityCache, ExecView};
 use super::{ExecConfig, ExecutedHead, Executor};
 
 /// Largest block record read.
@@ -57,6 +57,7 @@ impl ExecStage {
         };
         let head = executor.head();
         let store = executor.store();
+        let authorities = Arc::new(AuthorityCache::new(executor.permission_generation()));
         let executor = Arc::new(RwLock::new(executor));
         let (head_tx, head_rx) = watch::channel(head);
         let view = ExecView {
@@ -66,7 +67,7 @@ impl ExecStage {
             results: results.clone(),
             last_read: Arc::default(),
             stats: Arc::default(),
-            authorities: Arc::default(),
+            authorities,
         };
         let stage = Self {
             executor,

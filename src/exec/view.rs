@@ -1,7 +1,7 @@
 //! [`StateView`] over the executed state, for ingest: accounts and permissions from the
 //! state rows, the executed head, receipts from the results log, and scope inference.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
@@ -44,16 +44,49 @@ pub struct ExecView {
     pub(super) results: Log,
     pub(super) last_read: Arc<Mutex<Option<LastRead>>>,
     pub(super) stats: Arc<ExecStats>,
-    pub(super) authorities: Arc<Mutex<AuthorityCache>>,
+    pub(super) authorities: Arc<AuthorityCache>,
 }
 
 /// Decoded permissions by level, each with the row bytes it was decoded from. Decoding an
 /// authority decompresses its keys (a few microseconds each), which intake would otherwise
-/// pay for every transaction; an entry is used only while the row still holds the same
-/// bytes, so a changed permission is never served stale.
-#[derive(Default)]
+/// pay for every transaction.
+///
+/// Invariant: an entry tagged with the current [`PermissionGeneration`] holds what its row
+/// held at some instant since that generation began, so it is served without reading the
+/// state; any other entry is served only after its row is read and found unchanged. The
+/// executor bumps the generation after committing any permission row, so a changed
+/// permission is never served stale once its block is applied.
 pub(super) struct AuthorityCache {
-    entries: std::collections::HashMap<PermissionLevel, (Vec<u8>, Authority)>,
+    generation: Arc<PermissionGeneration>,
+    entries: RwLock<foldhash::HashMap<PermissionLevel, CachedAuthority>>,
+}
+
+/// Counts commits that wrote permission rows; shared by the executor and its views.
+#[derive(Debug, Default)]
+pub struct PermissionGeneration(AtomicU64);
+
+impl PermissionGeneration {
+    /// The current generation.
+    pub fn current(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Starts a new generation: call after permission rows were committed.
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
+}
+
+struct CachedAuthority {
+    generation: u64,
+    row: Vec<u8>,
+    auth: Authority,
+}
+
+impl AuthorityCache {
+    pub(super) fn new(generation: Arc<PermissionGeneration>) -> Self {
+        Self { generation, entries: RwLock::default() }
+    }
 }
 
 /// Most cached permissions; the cache starts over when full.
@@ -96,6 +129,14 @@ impl StateView for ExecView {
     }
 
     fn permission(&self, level: &PermissionLevel) -> Option<Authority> {
+        let cache = &self.authorities;
+        // Read before the row: an entry tagged with it is at least as new as this generation.
+        let generation = cache.generation.current();
+        if let Some(c) = cache.entries.read().expect("authority cache lock").get(level) {
+            if c.generation == generation {
+                return Some(c.auth.clone());
+            }
+        }
         let store = self.store.read().expect("state lock");
         let row = store.get(&RowKey {
             code: EOSIO,
@@ -103,18 +144,18 @@ impl StateView for ExecView {
             table: T_PERMISSION,
             id: level.permission.0,
         })?;
-        if let Some((bytes, auth)) = self.authorities.lock().expect("authority cache lock").entries.get(level)
-        {
-            if bytes[..] == row[..] {
-                return Some(auth.clone());
+        let mut entries = cache.entries.write().expect("authority cache lock");
+        if let Some(c) = entries.get_mut(level) {
+            if c.row[..] == row[..] {
+                c.generation = c.generation.max(generation);
+                return Some(c.auth.clone());
             }
         }
         let auth = codec::decode::<PermissionRow>(row, 1 << 16).ok()?.auth;
-        let mut cache = self.authorities.lock().expect("authority cache lock");
-        if cache.entries.len() >= AUTHORITY_CACHE_MAX {
-            cache.entries.clear();
+        if entries.len() >= AUTHORITY_CACHE_MAX {
+            entries.clear();
         }
-        cache.entries.insert(*level, (row.to_vec(), auth.clone()));
+        entries.insert(*level, CachedAuthority { generation, row: row.to_vec(), auth: auth.clone() });
         Some(auth)
     }
 
