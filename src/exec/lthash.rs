@@ -36,7 +36,10 @@ impl LtHash {
     }
 
     fn element_bytes(parts: &[&[u8]]) -> [u8; LANES * 2] {
-        let mut h = blake3::Hasher::new_derive_key("dawn state row v1");
+        // The key derived from the context string is the same for every row: derived once.
+        static ROW_HASHER: std::sync::LazyLock<blake3::Hasher> =
+            std::sync::LazyLock::new(|| blake3::Hasher::new_derive_key("dawn state row v1"));
+        let mut h = ROW_HASHER.clone();
         for p in parts {
             h.update(&(p.len() as u64).to_le_bytes());
             h.update(p);
@@ -105,5 +108,16 @@ mod tests {
         y.sub(&a);
         assert_eq!(y, b);
         assert_ne!(LtHash::of(&[b"ab"]), LtHash::of(&[b"a", b"b"]), "parts are length-prefixed");
+    }
+
+    /// The row hash is part of the state root every block header carries: pinned.
+    #[test]
+    fn row_vector_is_pinned() {
+        let v = LtHash::of(&[b"row key", b"row value"]);
+        assert_eq!(
+            hex::encode(v.checksum()),
+            "719bf3215edf6b8ee1a638ac2bbde569418ba2c68c2648ab5248d2b6e2625d66"
+        );
+        assert_eq!(&v.0[..4], &[31747, 6248, 60169, 30925]);
     }
 }
