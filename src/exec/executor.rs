@@ -374,7 +374,10 @@ impl Executor {
         // after the block (code takes effect at the next one).
         let mut touched_accounts = std::collections::BTreeSet::new();
         let mut outcomes: Vec<Option<Outcome>> = (0..items.len()).map(|_| None).collect();
-        for wave in waves {
+        // The last wave's rows are committed beside the building of the results (below).
+        let mut last_wave = None;
+        let wave_count = waves.len();
+        for (w, wave) in waves.into_iter().enumerate() {
             // Each worker also hashes its transactions' row changes against the wave's
             // state (write scopes in a wave are disjoint, so no other transaction of the
             // wave changes those rows): the root delta is ready when the wave is.
@@ -422,55 +425,60 @@ impl Executor {
                 }
                 outcomes[i] = Some(o);
             }
-            let system = |k: &RowKey| k.code == EOSIO && (k.table == T_ACCOUNT || k.table == T_CODE);
-            let permissions_written =
-                wave_writes.iter().any(|(k, _)| k.code == EOSIO && k.table == T_PERMISSION);
-            let kept = store.apply_prehashed(wave_writes, system);
-            if permissions_written {
-                self.permissions.bump();
+            if w + 1 < wave_count {
+                self.commit_wave(&mut store, wave_writes, &delta, &mut touched_accounts);
+            } else {
+                last_wave = Some((wave_writes, delta));
             }
-            for (key, old) in kept {
-                touched_accounts.insert(key.scope);
-                if key.table == T_ACCOUNT {
-                    self.contracts.accounts_before.entry(key).or_insert(old);
-                }
-            }
-            store.add_prehashed_delta(&delta);
         }
-        let state_root = {
-            let mut store = self.store.write().expect("state lock");
-            store.update_root(changes);
-            for account in touched_accounts {
-                if let Err(e) = self.contracts.refresh(&store, account) {
-                    tracing::error!(target: "dawn::exec", %account, error = %e, "loading contract code");
+        // Two independent jobs on the pool: committing the last wave and finishing the
+        // state root, and turning the outcomes into results with their merkle root. Nothing
+        // in the results depends on the state; this keeps the workers busy while the row
+        // maps are written.
+        let this = &mut *self;
+        let (state_root, (transactions, results_root)) = rayon::join(
+            move || {
+                let shared = this.store.clone();
+                let mut store = shared.write().expect("state lock");
+                if let Some((writes, delta)) = last_wave {
+                    this.commit_wave(&mut store, writes, &delta, &mut touched_accounts);
                 }
-            }
-            store.root()
-        };
+                store.update_root(changes);
+                for account in touched_accounts {
+                    if let Err(e) = this.contracts.refresh(&store, account) {
+                        tracing::error!(target: "dawn::exec", %account, error = %e, "loading contract code");
+                    }
+                }
+                store.root()
+            },
+            move || {
+                let mut transactions: Vec<TxResult> = items
+                    .iter()
+                    .zip(outcomes)
+                    .collect::<Vec<_>>()
+                    .into_par_iter()
+                    .map(|(item, o)| {
+                        let o = o.expect("every item ran in some wave");
+                        TxResult {
+                            origin: item.origin.clone(),
+                            receipt: TransactionReceipt {
+                                id: item.id,
+                                status: o.status,
+                                cpu_usage_us: o.fuel_used.div_ceil(FUEL_PER_US) as u32,
+                                net_usage_bytes: item.net_bytes,
+                            },
+                            error: o.error,
+                            traces: o.traces,
+                            traces_pruned: false,
+                        }
+                    })
+                    .collect();
+                prune_traces(&mut transactions);
+                let root = BlockResults::compute_root(&transactions);
+                (transactions, root)
+            },
+        );
         self.contracts.accounts_before.clear();
-        let mut transactions: Vec<TxResult> = items
-            .iter()
-            .zip(outcomes)
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map(|(item, o)| {
-                let o = o.expect("every item ran in some wave");
-                TxResult {
-                    origin: item.origin.clone(),
-                    receipt: TransactionReceipt {
-                        id: item.id,
-                        status: o.status,
-                        cpu_usage_us: o.fuel_used.div_ceil(FUEL_PER_US) as u32,
-                        net_usage_bytes: item.net_bytes,
-                    },
-                    error: o.error,
-                    traces: o.traces,
-                    traces_pruned: false,
-                }
-            })
-            .collect();
-        prune_traces(&mut transactions);
-        let results_root = BlockResults::compute_root(&transactions);
         let results = BlockResults {
             block_num: facts.num,
             block_id: block.header.id(),
@@ -480,6 +488,31 @@ impl Executor {
         };
         self.head = Some(ExecutedHead { num: facts.num, state_root, results_root });
         results
+    }
+
+    /// Applies one wave's row writes (their root delta computed by the workers), notes the
+    /// accounts whose metadata or code changed, and starts a new permission generation if
+    /// a permission row was written.
+    fn commit_wave(
+        &mut self,
+        store: &mut Store,
+        writes: Vec<(RowKey, Option<Bytes>)>,
+        delta: &LtHash,
+        touched_accounts: &mut std::collections::BTreeSet<Name>,
+    ) {
+        let system = |k: &RowKey| k.code == EOSIO && (k.table == T_ACCOUNT || k.table == T_CODE);
+        let permissions_written = writes.iter().any(|(k, _)| k.code == EOSIO && k.table == T_PERMISSION);
+        let kept = store.apply_prehashed(writes, system);
+        if permissions_written {
+            self.permissions.bump();
+        }
+        for (key, old) in kept {
+            touched_accounts.insert(key.scope);
+            if key.table == T_ACCOUNT {
+                self.contracts.accounts_before.entry(key).or_insert(old);
+            }
+        }
+        store.add_prehashed_delta(delta);
     }
 
     fn apply_deferred_ops(
