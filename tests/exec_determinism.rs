@@ -19,7 +19,9 @@ const ACCOUNTS: usize = 12;
 
 fn engine() -> Arc<WasmRuntime> {
     static E: std::sync::OnceLock<Arc<WasmRuntime>> = std::sync::OnceLock::new();
-    E.get_or_init(|| Arc::new(WasmRuntime::new().unwrap())).clone()
+    // Three engines: the executors' threads spread over them, so lanes other than the
+    // first load the modules from their compiled form, whatever the machine's core count.
+    E.get_or_init(|| Arc::new(WasmRuntime::with_lanes(3).unwrap())).clone()
 }
 
 #[derive(Debug, Clone)]

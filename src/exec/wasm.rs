@@ -9,7 +9,7 @@
 //! failed host call fails only the transaction that caused it.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use wasmtime::{
     Caller, Config, Engine, ExternType, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
@@ -24,8 +24,11 @@ use super::system_rows::DeferredRequest;
 
 /// Most pages (64 KiB) of linear memory a contract may use.
 pub const MEMORY_PAGES_MAX: u64 = 64;
-/// Most instances alive at once: up to [`STORE_REUSE_MAX`] per thread that runs contracts.
+/// Most instances alive at once, over all lanes: up to [`STORE_REUSE_MAX`] per thread that
+/// runs contracts.
 pub const INSTANCES_MAX: u32 = 1024;
+/// Fewest instances one lane's pool holds (eight threads' worth).
+pub const LANE_INSTANCES_MIN: u32 = 8 * STORE_REUSE_MAX;
 /// Bytes of each pooled memory and table kept mapped between instances.
 pub const KEEP_RESIDENT_BYTES: usize = 64 << 10;
 /// WASM stack, in bytes.
@@ -71,6 +74,8 @@ struct Local {
 
 thread_local! {
     static LOCAL: std::cell::RefCell<Option<Local>> = const { std::cell::RefCell::new(None) };
+    /// This thread's lane: the runtime's id and the lane's index.
+    static LANE: std::cell::Cell<Option<(usize, usize)>> = const { std::cell::Cell::new(None) };
 }
 
 static RUNTIME_IDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
@@ -78,6 +83,19 @@ static RUNTIME_IDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUs
 /// The engine, the host functions and the compiled modules.
 pub struct WasmRuntime {
     id: usize,
+    /// One engine per core. A thread keeps to one lane, so threads on different cores
+    /// share no instance pool and no engine-wide counters (a shared pool's slots and type
+    /// registry went back and forth between cores on every delivery).
+    lanes: Vec<Lane>,
+    /// Lanes handed to threads so far (a thread takes the next one at its first call).
+    lanes_taken: std::sync::atomic::AtomicUsize,
+    /// Every validated module, compiled once and kept serialized, so that other lanes
+    /// load it without compiling again.
+    compiled: RwLock<HashMap<Checksum256, Arc<[u8]>>>,
+}
+
+/// An engine with its instance pool, host functions and loaded modules.
+struct Lane {
     engine: Engine,
     linker: Linker<HostState>,
     modules: RwLock<HashMap<Checksum256, InstancePre<HostState>>>,
@@ -85,7 +103,10 @@ pub struct WasmRuntime {
 
 impl std::fmt::Debug for WasmRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WasmRuntime").field("modules", &self.modules.read().map(|m| m.len()).ok()).finish()
+        f.debug_struct("WasmRuntime")
+            .field("lanes", &self.lanes.len())
+            .field("modules", &self.compiled.read().map(|m| m.len()).ok())
+            .finish()
     }
 }
 
@@ -299,13 +320,14 @@ fn add_host_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-impl WasmRuntime {
-    /// Starts the engine.
-    pub fn new() -> Result<Self, String> {
+impl Lane {
+    /// An engine whose pool holds this lane's share of [`INSTANCES_MAX`] (at least 128).
+    fn new(lanes: usize) -> Result<Self, String> {
+        let instances = (INSTANCES_MAX / lanes as u32).max(LANE_INSTANCES_MIN);
         let mut pool = PoolingAllocationConfig::default();
-        pool.total_core_instances(INSTANCES_MAX)
-            .total_memories(INSTANCES_MAX)
-            .total_tables(INSTANCES_MAX)
+        pool.total_core_instances(instances)
+            .total_memories(instances)
+            .total_tables(instances)
             .max_memory_size((MEMORY_PAGES_MAX << 16) as usize)
             .table_elements(4096)
             // Reset a finished instance's first pages with memset rather than returning them
@@ -325,8 +347,51 @@ impl WasmRuntime {
         let engine = Engine::new(&config).map_err(|e| e.to_string())?;
         let mut linker = Linker::new(&engine);
         add_host_functions(&mut linker).map_err(|e| e.to_string())?;
+        Ok(Self { engine, linker, modules: RwLock::new(HashMap::new()) })
+    }
+}
+
+impl WasmRuntime {
+    /// Starts the engines, one per core.
+    pub fn new() -> Result<Self, String> {
+        Self::with_lanes(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    /// Starts `lanes` engines (at least one); threads are spread over them round robin.
+    pub fn with_lanes(lanes: usize) -> Result<Self, String> {
+        let count = lanes.max(1);
+        let lanes = (0..count).map(|_| Lane::new(count)).collect::<Result<Vec<_>, _>>()?;
         let id = RUNTIME_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Self { id, engine, linker, modules: RwLock::new(HashMap::new()) })
+        Ok(Self { id, lanes, lanes_taken: Default::default(), compiled: RwLock::new(HashMap::new()) })
+    }
+
+    /// The calling thread's lane, taken at its first call (round robin).
+    fn lane(&self) -> usize {
+        match LANE.get() {
+            Some((runtime, lane)) if runtime == self.id => lane,
+            _ => {
+                let lane =
+                    self.lanes_taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.lanes.len();
+                LANE.set(Some((self.id, lane)));
+                lane
+            }
+        }
+    }
+
+    /// The pre-linked module `hash` on `lane`, loading it there from its compiled form
+    /// at the lane's first use.
+    fn module(&self, lane: usize, hash: &Checksum256) -> Option<InstancePre<HostState>> {
+        let lane = &self.lanes[lane];
+        if let Some(p) = lane.modules.read().expect("module cache").get(hash) {
+            return Some(p.clone());
+        }
+        let bytes = self.compiled.read().expect("module cache").get(hash)?.clone();
+        // SAFETY: the bytes are `Module::serialize` output of a module this runtime
+        // compiled, on an engine with the same configuration, and never left memory.
+        let module = unsafe { Module::deserialize(&lane.engine, &bytes[..]) }.ok()?;
+        let pre = lane.linker.instantiate_pre(&module).ok()?;
+        lane.modules.write().expect("module cache").insert(*hash, pre.clone());
+        Some(pre)
     }
 
     /// Compiles and checks a module as `setcode` requires (imports only from the host API
@@ -337,10 +402,11 @@ impl WasmRuntime {
             return Err(format!("{} bytes; the limit is {CODE_BYTES_MAX}", code.len()));
         }
         let hash = Checksum256::hash(code);
-        if self.modules.read().expect("module cache").contains_key(&hash) {
+        if self.is_loaded(&hash) {
             return Ok(hash);
         }
-        let module = Module::new(&self.engine, code).map_err(|e| format!("{e:#}"))?;
+        let lane = &self.lanes[0];
+        let module = Module::new(&lane.engine, code).map_err(|e| format!("{e:#}"))?;
         for imp in module.imports() {
             let ok = imp.module() == "env"
                 && IMPORTS.iter().any(|(n, params, results)| {
@@ -370,14 +436,16 @@ impl WasmRuntime {
             }
             _ => return Err("the module must export its memory as \"memory\"".into()),
         }
-        let pre = self.linker.instantiate_pre(&module).map_err(|e| format!("{e:#}"))?;
-        self.modules.write().expect("module cache").insert(hash, pre);
+        let pre = lane.linker.instantiate_pre(&module).map_err(|e| format!("{e:#}"))?;
+        let bytes: Arc<[u8]> = module.serialize().map_err(|e| format!("{e:#}"))?.into();
+        lane.modules.write().expect("module cache").insert(hash, pre);
+        self.compiled.write().expect("module cache").insert(hash, bytes);
         Ok(hash)
     }
 
     /// Is the module with this hash compiled?
     pub fn is_loaded(&self, hash: &Checksum256) -> bool {
-        self.modules.read().expect("module cache").contains_key(hash)
+        self.compiled.read().expect("module cache").contains_key(hash)
     }
 
     /// Runs the current delivery of `ctx` on the module `hash` (compiled by
@@ -386,19 +454,23 @@ impl WasmRuntime {
         let contract = ctx.receiver();
         let code = ctx.action().account;
         let action = ctx.action().name;
+        let lane = self.lane();
         let mut local = LOCAL
             .with(|l| l.borrow_mut().take())
             .filter(|l| l.runtime == self.id && l.uses < STORE_REUSE_MAX)
             .unwrap_or_else(|| Local {
                 runtime: self.id,
-                store: Store::new(&self.engine, HostState { ctx: std::ptr::null_mut(), memory: None }),
+                store: Store::new(
+                    &self.lanes[lane].engine,
+                    HostState { ctx: std::ptr::null_mut(), memory: None },
+                ),
                 uses: 0,
                 modules: HashMap::new(),
             });
         let pre = match local.modules.get(hash) {
             Some(p) => Some(p.clone()),
             None => {
-                let p = self.modules.read().expect("module cache").get(hash).cloned();
+                let p = self.module(lane, hash);
                 if let Some(p) = &p {
                     local.modules.insert(*hash, p.clone());
                 }
