@@ -29,6 +29,11 @@ pub trait StateView: Send + Sync {
     fn executed(&self) -> Option<ExecutedRoots> {
         None
     }
+    /// Follows [`StateView::executed`] as it changes, for waiting on a block without
+    /// polling; `None` when this view cannot notify (callers then poll).
+    fn executed_changes(&self) -> Option<tokio::sync::watch::Receiver<Option<ExecutedRoots>>> {
+        None
+    }
     /// The receipt of the transaction at `index` of block `num` and its error, once that
     /// block is executed.
     fn receipt(&self, num: BlockNum, index: u32) -> Option<(TransactionReceipt, Option<String>)> {

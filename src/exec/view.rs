@@ -163,6 +163,10 @@ impl StateView for ExecView {
         *self.head.borrow()
     }
 
+    fn executed_changes(&self) -> Option<watch::Receiver<Option<ExecutedRoots>>> {
+        Some(self.head.clone())
+    }
+
     fn receipt(&self, num: BlockNum, index: u32) -> Option<(TransactionReceipt, Option<String>)> {
         let r = self.block_results(num)?;
         r.for_index(index).map(|t| (t.receipt.clone(), t.error.clone()))

@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 use crate::chain::{
-    self, codec, BlockNum, Name, PermissionLevel, Signature, SignedTransaction, Transaction, TxId,
+    self, codec, BlockNum, ExecutedRoots, Name, PermissionLevel, Signature, SignedTransaction, Transaction,
+    TxId,
 };
 
 use super::{Ack, IngestError, Intake};
@@ -396,10 +397,25 @@ fn receipt_json(intake: &Intake, num: BlockNum, index: u32) -> Option<Value> {
     Some(v)
 }
 
-/// Waits until exec has executed block `num`; false once `deadline` passes.
+/// Waits until exec has executed block `num`; false once `deadline` passes. Woken by each
+/// executed block where the state view can notify; polls otherwise.
 async fn wait_applied(intake: &Intake, num: BlockNum, deadline: tokio::time::Instant) -> bool {
+    let done = |e: Option<ExecutedRoots>| e.is_some_and(|e| e.num >= num);
+    if let Some(mut changes) = intake.state().executed_changes() {
+        loop {
+            if done(*changes.borrow_and_update()) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                // Exec has stopped: nothing more will execute.
+                Ok(Err(_)) => return done(intake.state().executed()),
+                Err(_) => return false,
+            }
+        }
+    }
     loop {
-        if intake.state().executed().is_some_and(|e| e.num >= num) {
+        if done(intake.state().executed()) {
             return true;
         }
         if tokio::time::Instant::now() >= deadline {
