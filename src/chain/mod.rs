@@ -29,6 +29,7 @@ mod receipt;
 pub mod results;
 mod state;
 mod time;
+pub mod token;
 mod transaction;
 
 pub use action::{Action, Bytes, PermissionLevel};

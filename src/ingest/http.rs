@@ -327,12 +327,12 @@ async fn route(
                 .parse()
                 .map_err(|e: chain::NameError| IngestError::Malformed(format!("account: {e}")))?;
             let symbol = get("symbol");
-            // Balances are `accounts` rows in the holder's scope holding one Asset each.
-            let rows =
-                intake.state().table_rows(code, account, Name::constant("accounts"), 0, TABLE_ROWS_MAX);
+            // Balances are `accounts` rows in the holder's scope, one per symbol.
+            let rows = intake.state().table_rows(code, account, chain::token::T_ACCOUNTS, 0, TABLE_ROWS_MAX);
             let balances: Vec<String> = rows
                 .iter()
-                .filter_map(|(_, data)| codec::decode::<chain::Asset>(data, 64).ok())
+                .filter_map(|(_, data)| chain::token::Balance::decode(data).ok())
+                .map(|b| b.balance)
                 .filter(|a| symbol.as_deref().is_none_or(|s| a.symbol.code() == s))
                 .map(|a| a.to_string())
                 .collect();

@@ -19,7 +19,7 @@
 
 use serde::Deserialize;
 
-use crate::chain::{codec, Asset, Name, StateView, Symbol};
+use crate::chain::{token, Name, StateView, Symbol};
 
 /// The ledger key of the anonymous pool.
 pub const ANONYMOUS: &str = "-";
@@ -66,22 +66,18 @@ pub struct Holding {
 
 /// Reads `account`'s holding of the configured token from `state`.
 pub fn holding(state: &dyn StateView, cfg: &QuotaConfig, account: Name) -> Holding {
-    let code = cfg.token_symbol.0 >> 8;
-    let balance = state
-        .table_rows(cfg.token_contract, account, Name::constant("accounts"), code, 1)
-        .into_iter()
-        .find(|(id, _)| *id == code)
-        .and_then(|(_, v)| codec::decode::<Asset>(&v, 64).ok())
-        .filter(|a| a.symbol == cfg.token_symbol)
-        .map_or(0, |a| a.amount.max(0) as u64);
-    // A `stat` row: supply, max_supply, issuer (docs/CONTRACTS.md, "The token contract").
-    let supply = state
-        .table_rows(cfg.token_contract, Name(code), Name::constant("stat"), code, 1)
-        .into_iter()
-        .find(|(id, _)| *id == code)
-        .and_then(|(_, v)| codec::decode::<(Asset, Asset, Name)>(&v, 256).ok())
-        .filter(|(s, _, _)| s.symbol == cfg.token_symbol)
-        .map_or(0, |(s, _, _)| s.amount.max(0) as u64);
+    let code = token::code_of(cfg.token_symbol);
+    let row = |scope: Name, table: Name| {
+        state.table_rows(cfg.token_contract, scope, table, code, 1).into_iter().find(|(id, _)| *id == code)
+    };
+    let balance = row(account, token::T_ACCOUNTS)
+        .and_then(|(_, v)| token::Balance::decode(&v).ok())
+        .filter(|b| b.balance.symbol == cfg.token_symbol)
+        .map_or(0, |b| b.balance.amount.max(0) as u64);
+    let supply = row(Name(code), token::T_STAT)
+        .and_then(|(_, v)| token::CurrencyStats::decode(&v).ok())
+        .filter(|s| s.supply.symbol == cfg.token_symbol)
+        .map_or(0, |s| s.supply.amount.max(0) as u64);
     Holding { balance, supply }
 }
 

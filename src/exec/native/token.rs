@@ -10,30 +10,10 @@ use super::super::apply::{action_data, check};
 use super::super::context::TxCtx;
 use super::super::error::ActionError;
 
-/// Table of supplies: scope the symbol code, id the symbol code.
-pub const T_STAT: Name = Name::constant("stat");
-/// Table of balances: scope the holder, id the symbol code.
-pub const T_ACCOUNTS: Name = Name::constant("accounts");
+pub use crate::chain::token::{code_of, Balance, CurrencyStats, T_ACCOUNTS, T_STAT};
+
 /// Longest memo, in bytes.
 pub const MEMO_BYTES_MAX: usize = 256;
-
-/// A `stat` row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CurrencyStats {
-    /// Issued and not retired.
-    pub supply: Asset,
-    /// The most that may be issued.
-    pub max_supply: Asset,
-    /// Who may issue.
-    pub issuer: Name,
-}
-
-/// An `accounts` row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Balance {
-    /// The holder's balance.
-    pub balance: Asset,
-}
 
 /// `create` data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,11 +75,6 @@ pub struct Close {
     pub owner: Name,
     /// Symbol.
     pub symbol: Symbol,
-}
-
-/// The scope and id of a symbol's rows: its code (the symbol without the precision byte).
-pub fn code_of(symbol: Symbol) -> u64 {
-    symbol.0 >> 8
 }
 
 fn valid(a: &Asset) -> bool {
