@@ -29,6 +29,10 @@ pub const MEMORY_PAGES_MAX: u64 = 64;
 pub const INSTANCES_MAX: u32 = 1024;
 /// Fewest instances one lane's pool holds (eight threads' worth).
 pub const LANE_INSTANCES_MIN: u32 = 8 * STORE_REUSE_MAX;
+/// Most lanes: each gets an equal share of [`INSTANCES_MAX`], at least
+/// [`LANE_INSTANCES_MIN`], so the pools together never reserve more address space than one
+/// pool of [`INSTANCES_MAX`] (each slot reserves wasmtime's full memory reservation).
+pub const LANES_MAX: usize = (INSTANCES_MAX / LANE_INSTANCES_MIN) as usize;
 /// Bytes of each pooled memory and table kept mapped between instances.
 pub const KEEP_RESIDENT_BYTES: usize = 64 << 10;
 /// WASM stack, in bytes.
@@ -67,6 +71,8 @@ pub const STORE_REUSE_MAX: u32 = 16;
 /// module reference counts shared by all threads are not touched on every call.
 struct Local {
     runtime: usize,
+    /// The lane whose engine made `store` (and every entry of `modules`).
+    lane: usize,
     store: Store<HostState>,
     uses: u32,
     modules: HashMap<Checksum256, InstancePre<HostState>>,
@@ -321,9 +327,10 @@ fn add_host_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 }
 
 impl Lane {
-    /// An engine whose pool holds this lane's share of [`INSTANCES_MAX`] (at least 128).
+    /// An engine whose pool holds this lane's share of [`INSTANCES_MAX`] (`lanes` is at
+    /// most [`LANES_MAX`], so the share is at least [`LANE_INSTANCES_MIN`]).
     fn new(lanes: usize) -> Result<Self, String> {
-        let instances = (INSTANCES_MAX / lanes as u32).max(LANE_INSTANCES_MIN);
+        let instances = INSTANCES_MAX / lanes as u32;
         let mut pool = PoolingAllocationConfig::default();
         pool.total_core_instances(instances)
             .total_memories(instances)
@@ -357,9 +364,10 @@ impl WasmRuntime {
         Self::with_lanes(std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 
-    /// Starts `lanes` engines (at least one); threads are spread over them round robin.
+    /// Starts `lanes` engines (at least one, at most [`LANES_MAX`]); threads are spread
+    /// over them round robin.
     pub fn with_lanes(lanes: usize) -> Result<Self, String> {
-        let count = lanes.max(1);
+        let count = lanes.clamp(1, LANES_MAX);
         let lanes = (0..count).map(|_| Lane::new(count)).collect::<Result<Vec<_>, _>>()?;
         let id = RUNTIME_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Self { id, lanes, lanes_taken: Default::default(), compiled: RwLock::new(HashMap::new()) })
@@ -386,10 +394,17 @@ impl WasmRuntime {
             return Some(p.clone());
         }
         let bytes = self.compiled.read().expect("module cache").get(hash)?.clone();
+        // A validated module that does not load into another lane is a fault of this node
+        // (memory, mappings), not of the contract: failing only the threads on that lane
+        // would make receipts depend on the thread a transaction ran on, so exec stops.
         // SAFETY: the bytes are `Module::serialize` output of a module this runtime
         // compiled, on an engine with the same configuration, and never left memory.
-        let module = unsafe { Module::deserialize(&lane.engine, &bytes[..]) }.ok()?;
-        let pre = lane.linker.instantiate_pre(&module).ok()?;
+        let module = unsafe { Module::deserialize(&lane.engine, &bytes[..]) }
+            .unwrap_or_else(|e| panic!("loading validated module {hash} into a WASM lane: {e:#}"));
+        let pre = lane
+            .linker
+            .instantiate_pre(&module)
+            .unwrap_or_else(|e| panic!("linking validated module {hash} in a WASM lane: {e:#}"));
         lane.modules.write().expect("module cache").insert(*hash, pre.clone());
         Some(pre)
     }
@@ -457,9 +472,10 @@ impl WasmRuntime {
         let lane = self.lane();
         let mut local = LOCAL
             .with(|l| l.borrow_mut().take())
-            .filter(|l| l.runtime == self.id && l.uses < STORE_REUSE_MAX)
+            .filter(|l| l.runtime == self.id && l.lane == lane && l.uses < STORE_REUSE_MAX)
             .unwrap_or_else(|| Local {
                 runtime: self.id,
+                lane,
                 store: Store::new(
                     &self.lanes[lane].engine,
                     HostState { ctx: std::ptr::null_mut(), memory: None },

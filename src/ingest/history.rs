@@ -46,8 +46,8 @@ pub struct History {
     pub head: Option<Head>,
     recent: HashMap<u16, BlockId>,
     /// Every id seen within the expiration window and, once sealed, where it landed. One
-    /// entry per transaction (about 50 bytes), hashed with a per-process seed so that
-    /// ground ids cannot pile into one bucket.
+    /// entry per transaction (about 50 bytes). The keys are SHA-256 outputs, hashed again
+    /// with a fast hash under a random per-process seed.
     seen: FastMap<TxId, Option<Placement>>,
     /// Ids by expiration second, for pruning. An id released after a refusal may stay
     /// in its bucket: pruning a missing id is a no-op, and an id's expiration is part of
@@ -119,10 +119,13 @@ impl History {
         }
     }
 
-    /// Forgets a reservation of a transaction that was then refused.
+    /// Forgets a reservation of a transaction that was then refused. A sealed transaction
+    /// is never forgotten this way: its placement stays until it expires.
     pub fn release(&mut self, id: &TxId) {
         // Its expiry bucket keeps the id; see `expiries`.
-        self.seen.remove(id);
+        if self.seen.get(id) == Some(&None) {
+            self.seen.remove(id);
+        }
     }
 
     /// Forgets ids whose expiration has passed: they can no longer be accepted anyway.
@@ -187,6 +190,57 @@ impl History {
 mod tests {
     use super::*;
     use crate::chain::{n, Checksum256, PrivateKey};
+
+    #[test]
+    fn release_forgets_only_what_is_not_sealed() {
+        let chain = ChainId(Checksum256::hash(b"c"));
+        let mut h = History::new(&chain);
+        let tx = |i: u8| crate::chain::SignedTransaction {
+            transaction: crate::chain::Transaction {
+                expiration: TimePointSec(1000),
+                ref_block_num: 0,
+                ref_block_prefix: 0,
+                max_cpu_us: 0,
+                max_net_bytes: 0,
+                delay_sec: 0,
+                read_scopes: vec![],
+                write_scopes: vec![],
+                actions: vec![crate::chain::Action {
+                    account: n("a"),
+                    name: n("b"),
+                    authorization: vec![],
+                    data: crate::chain::Bytes(vec![i]),
+                }],
+            },
+            signatures: vec![],
+        };
+        let (sealed, refused) = (tx(1), tx(2));
+        for t in [&sealed, &refused] {
+            h.reserve(t.id(), t.transaction.expiration).unwrap();
+        }
+        h.release(&refused.id());
+        assert!(!h.is_pending(&refused.id()));
+        h.reserve(refused.id(), refused.transaction.expiration).expect("a released id may come again");
+        let header = crate::chain::BlockHeader {
+            previous: h.head_id(),
+            timestamp: TimePoint(1),
+            producer: n("eosio"),
+            transaction_mroot: Checksum256::default(),
+            executed_block_num: BlockNum(0),
+            executed_state_root: Checksum256::default(),
+            executed_results_root: Checksum256::default(),
+            schedule_version: 0,
+        };
+        h.apply_block(&SignedBlock::seal(header, vec![sealed.clone()], &PrivateKey::from_seed(b"p"), &chain));
+        h.release(&sealed.id());
+        assert_eq!(h.placement(&sealed.id()), Some(Placement { block: BlockNum(1), index: 0 }));
+        assert!(matches!(
+            h.reserve(sealed.id(), sealed.transaction.expiration),
+            Err(IngestError::Duplicate(_))
+        ));
+        h.prune(TimePointSec(1000));
+        assert_eq!(h.remembered(), 0, "both ids expire, the refused one's stale bucket entry too");
+    }
 
     #[test]
     fn memory_is_bounded_by_the_expiration_window() {
