@@ -189,15 +189,13 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::{n, Checksum256, PrivateKey};
+    use crate::chain::{n, Checksum256, PrivateKey, SignedTransaction};
 
-    #[test]
-    fn release_forgets_only_what_is_not_sealed() {
-        let chain = ChainId(Checksum256::hash(b"c"));
-        let mut h = History::new(&chain);
-        let tx = |i: u8| crate::chain::SignedTransaction {
-            transaction: crate::chain::Transaction {
-                expiration: TimePointSec(1000),
+    /// An unsigned one-action transaction expiring at `expiration`, unique by `data`.
+    fn tx(expiration: u32, data: Vec<u8>) -> SignedTransaction {
+        SignedTransaction {
+            transaction: Transaction {
+                expiration: TimePointSec(expiration),
                 ref_block_num: 0,
                 ref_block_prefix: 0,
                 max_cpu_us: 0,
@@ -209,21 +207,18 @@ mod tests {
                     account: n("a"),
                     name: n("b"),
                     authorization: vec![],
-                    data: crate::chain::Bytes(vec![i]),
+                    data: crate::chain::Bytes(data),
                 }],
             },
             signatures: vec![],
-        };
-        let (sealed, refused) = (tx(1), tx(2));
-        for t in [&sealed, &refused] {
-            h.reserve(t.id(), t.transaction.expiration).unwrap();
         }
-        h.release(&refused.id());
-        assert!(!h.is_pending(&refused.id()));
-        h.reserve(refused.id(), refused.transaction.expiration).expect("a released id may come again");
+    }
+
+    /// The block after `previous`, at `time`, holding `txs`.
+    fn block(chain: &ChainId, previous: BlockId, time: u64, txs: Vec<SignedTransaction>) -> SignedBlock {
         let header = crate::chain::BlockHeader {
-            previous: h.head_id(),
-            timestamp: TimePoint(1),
+            previous,
+            timestamp: TimePoint(time),
             producer: n("eosio"),
             transaction_mroot: Checksum256::default(),
             executed_block_num: BlockNum(0),
@@ -231,7 +226,21 @@ mod tests {
             executed_results_root: Checksum256::default(),
             schedule_version: 0,
         };
-        h.apply_block(&SignedBlock::seal(header, vec![sealed.clone()], &PrivateKey::from_seed(b"p"), &chain));
+        SignedBlock::seal(header, txs, &PrivateKey::from_seed(b"p"), chain)
+    }
+
+    #[test]
+    fn release_forgets_only_what_is_not_sealed() {
+        let chain = ChainId(Checksum256::hash(b"c"));
+        let mut h = History::new(&chain);
+        let (sealed, refused) = (tx(1000, vec![1]), tx(1000, vec![2]));
+        for t in [&sealed, &refused] {
+            h.reserve(t.id(), t.transaction.expiration).unwrap();
+        }
+        h.release(&refused.id());
+        assert!(!h.is_pending(&refused.id()));
+        h.reserve(refused.id(), refused.transaction.expiration).expect("a released id may come again");
+        h.apply_block(&block(&chain, h.head_id(), 1, vec![sealed.clone()]));
         h.release(&sealed.id());
         assert_eq!(h.placement(&sealed.id()), Some(Placement { block: BlockNum(1), index: 0 }));
         assert!(matches!(
@@ -246,43 +255,9 @@ mod tests {
     fn memory_is_bounded_by_the_expiration_window() {
         let chain = ChainId(Checksum256::hash(b"c"));
         let mut h = History::new(&chain);
-        let key = PrivateKey::from_seed(b"p");
-        let mut previous = h.head_id();
         for b in 0..50u32 {
-            let txs: Vec<_> = (0..10u32)
-                .map(|i| crate::chain::SignedTransaction {
-                    transaction: crate::chain::Transaction {
-                        expiration: TimePointSec(1000 + b),
-                        ref_block_num: 0,
-                        ref_block_prefix: 0,
-                        max_cpu_us: 0,
-                        max_net_bytes: 0,
-                        delay_sec: 0,
-                        read_scopes: vec![],
-                        write_scopes: vec![],
-                        actions: vec![crate::chain::Action {
-                            account: n("a"),
-                            name: n("b"),
-                            authorization: vec![],
-                            data: crate::chain::Bytes((b * 100 + i).to_le_bytes().to_vec()),
-                        }],
-                    },
-                    signatures: vec![],
-                })
-                .collect();
-            let header = crate::chain::BlockHeader {
-                previous,
-                timestamp: TimePoint(u64::from(b)),
-                producer: n("eosio"),
-                transaction_mroot: Checksum256::default(),
-                executed_block_num: BlockNum(0),
-                executed_state_root: Checksum256::default(),
-                executed_results_root: Checksum256::default(),
-                schedule_version: 0,
-            };
-            let block = SignedBlock::seal(header, txs, &key, &chain);
-            previous = block.header.id();
-            h.apply_block(&block);
+            let txs = (0..10u32).map(|i| tx(1000 + b, (b * 100 + i).to_le_bytes().to_vec())).collect();
+            h.apply_block(&block(&chain, h.head_id(), u64::from(b), txs));
             h.prune(TimePointSec(1000 + b.saturating_sub(5)));
         }
         // Only the last few seconds' transactions are remembered.
