@@ -301,6 +301,11 @@ fn values_decode_one_after_another_and_a_lying_length_fails() {
     assert!(codec::decode_front::<Bytes>(&mut rest, 4 << 20).is_err());
     assert_eq!(rest.len(), lying.len());
     assert!(codec::decode::<Bytes>(&lying, 4 << 20).is_err());
+    // A value longer than the limit is refused even when all of it is there.
+    let big = codec::encode(&Bytes(vec![9; 100]));
+    let mut rest = &big[..];
+    assert!(codec::decode_front::<Bytes>(&mut rest, 50).is_err());
+    assert_eq!(codec::decode_front::<Bytes>(&mut rest, 108).unwrap(), Bytes(vec![9; 100]));
 }
 
 #[test]

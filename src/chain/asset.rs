@@ -153,17 +153,13 @@ impl<'de> Deserialize<'de> for Asset {
             String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
         } else {
             let (amount, sym) = <(i64, u64)>::deserialize(d)?;
-            let symbol = Symbol(sym);
-            let code = symbol.code();
             // Same rules as the text form: a symbol that Symbol::new accepts, |amount| < 2^62.
-            if Symbol::new(symbol.precision(), &code) != Ok(symbol)
-                || amount.unsigned_abs() > ASSET_AMOUNT_MAX as u64
-            {
+            if !Symbol(sym).is_valid() || amount.unsigned_abs() > ASSET_AMOUNT_MAX as u64 {
                 return Err(serde::de::Error::custom(AssetError(format!(
                     "amount {amount}, symbol {sym:#x}"
                 ))));
             }
-            Ok(Self { amount, symbol })
+            Ok(Self { amount, symbol: Symbol(sym) })
         }
     }
 }

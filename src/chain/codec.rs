@@ -43,15 +43,16 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: u64) -> Result<T, CodecE
 
 /// Decodes one `T` from the front of `bytes` and advances `bytes` past it, for sequences
 /// of values in one buffer (the subscription protocol's frames). At most `limit` bytes
-/// are read for it. Decoded from the slice itself, so a length prefix larger than what
-/// follows fails before anything is allocated for it; the encoding is canonical, so the
-/// bytes it took are its encoded length.
+/// are read for it: as in [`decode`], bincode's own limit does not apply to slices, so it
+/// reads from a window of `limit` bytes. Decoded from the slice itself, so a length prefix
+/// larger than what follows fails before anything is allocated for it; the encoding is
+/// canonical, so the bytes it took are its encoded length.
 pub fn decode_front<T: DeserializeOwned + Serialize>(bytes: &mut &[u8], limit: u64) -> Result<T, CodecError> {
-    let value: T = options()
-        .with_limit(limit)
-        .allow_trailing_bytes()
-        .deserialize(bytes)
-        .map_err(|e| CodecError(e.to_string()))?;
-    *bytes = &bytes[encoded_len(&value)..];
+    let window = &bytes[..bytes.len().min(usize::try_from(limit).unwrap_or(usize::MAX))];
+    let value: T =
+        options().allow_trailing_bytes().deserialize(window).map_err(|e| CodecError(e.to_string()))?;
+    *bytes = bytes
+        .get(encoded_len(&value)..)
+        .ok_or_else(|| CodecError("a value re-encodes longer than the bytes it came from".into()))?;
     Ok(value)
 }
