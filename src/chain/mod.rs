@@ -43,5 +43,5 @@ pub use genesis::{
 pub use name::{n, Name, NameError};
 pub use receipt::{TransactionReceipt, TransactionStatus};
 pub use state::{ExecutedRoots, ScopeDeclaration, StateView};
-pub use time::{thread_cpu_ns, TimeError, TimePoint, TimePointSec};
+pub use time::{add_cpu_since, thread_cpu_ns, TimeError, TimePoint, TimePointSec};
 pub use transaction::{ChainId, ScopeError, SignedTransaction, Transaction, TxId};

@@ -37,6 +37,12 @@ pub fn thread_cpu_ns() -> u64 {
     0
 }
 
+/// Adds to `counter` the calling thread's CPU time since `started` (a [`thread_cpu_ns`]
+/// reading taken before the work).
+pub fn add_cpu_since(counter: &std::sync::atomic::AtomicU64, started: u64) {
+    counter.fetch_add(thread_cpu_ns().saturating_sub(started), std::sync::atomic::Ordering::Relaxed);
+}
+
 /// A time string that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bad time {0:?}: expected YYYY-MM-DDTHH:MM:SS[.mmm] (UTC)")]

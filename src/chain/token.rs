@@ -13,7 +13,7 @@ pub const T_STAT: Name = Name::constant("stat");
 pub const T_ACCOUNTS: Name = Name::constant("accounts");
 
 /// Largest encoding of a token row accepted when decoding one.
-const ROW_BYTES_MAX: u64 = 1 << 16;
+pub const ROW_BYTES_MAX: u64 = 1 << 16;
 
 /// A `stat` row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

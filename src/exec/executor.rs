@@ -194,7 +194,8 @@ impl Executor {
         );
         let wasm = match &config.wasm {
             Some(w) => w.clone(),
-            None => Arc::new(WasmRuntime::new().map_err(ExecError::Engine)?),
+            // A thread keeps to one lane: more lanes than worker threads would go unused.
+            None => Arc::new(WasmRuntime::with_lanes(config.threads).map_err(ExecError::Engine)?),
         };
         let mut contracts = Contracts { code: HashMap::new(), accounts_before: HashMap::new(), wasm };
         contracts.rebuild(&store)?;

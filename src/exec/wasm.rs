@@ -9,7 +9,7 @@
 //! failed host call fails only the transaction that caused it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 
 use wasmtime::{
     Caller, Config, Engine, ExternType, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
@@ -95,9 +95,6 @@ pub struct WasmRuntime {
     lanes: Vec<Lane>,
     /// Lanes handed to threads so far (a thread takes the next one at its first call).
     lanes_taken: std::sync::atomic::AtomicUsize,
-    /// Every validated module, compiled once and kept serialized, so that other lanes
-    /// load it without compiling again.
-    compiled: RwLock<HashMap<Checksum256, Arc<[u8]>>>,
 }
 
 /// An engine with its instance pool, host functions and loaded modules.
@@ -111,7 +108,7 @@ impl std::fmt::Debug for WasmRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WasmRuntime")
             .field("lanes", &self.lanes.len())
-            .field("modules", &self.compiled.read().map(|m| m.len()).ok())
+            .field("modules", &self.lanes[0].modules.read().map(|m| m.len()).ok())
             .finish()
     }
 }
@@ -370,7 +367,7 @@ impl WasmRuntime {
         let count = lanes.clamp(1, LANES_MAX);
         let lanes = (0..count).map(|_| Lane::new(count)).collect::<Result<Vec<_>, _>>()?;
         let id = RUNTIME_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Self { id, lanes, lanes_taken: Default::default(), compiled: RwLock::new(HashMap::new()) })
+        Ok(Self { id, lanes, lanes_taken: Default::default() })
     }
 
     /// The calling thread's lane, taken at its first call (round robin).
@@ -386,27 +383,9 @@ impl WasmRuntime {
         }
     }
 
-    /// The pre-linked module `hash` on `lane`, loading it there from its compiled form
-    /// at the lane's first use.
+    /// The pre-linked module `hash` on `lane` (every lane has every validated module).
     fn module(&self, lane: usize, hash: &Checksum256) -> Option<InstancePre<HostState>> {
-        let lane = &self.lanes[lane];
-        if let Some(p) = lane.modules.read().expect("module cache").get(hash) {
-            return Some(p.clone());
-        }
-        let bytes = self.compiled.read().expect("module cache").get(hash)?.clone();
-        // A validated module that does not load into another lane is a fault of this node
-        // (memory, mappings), not of the contract: failing only the threads on that lane
-        // would make receipts depend on the thread a transaction ran on, so exec stops.
-        // SAFETY: the bytes are `Module::serialize` output of a module this runtime
-        // compiled, on an engine with the same configuration, and never left memory.
-        let module = unsafe { Module::deserialize(&lane.engine, &bytes[..]) }
-            .unwrap_or_else(|e| panic!("loading validated module {hash} into a WASM lane: {e:#}"));
-        let pre = lane
-            .linker
-            .instantiate_pre(&module)
-            .unwrap_or_else(|e| panic!("linking validated module {hash} in a WASM lane: {e:#}"));
-        lane.modules.write().expect("module cache").insert(*hash, pre.clone());
-        Some(pre)
+        self.lanes[lane].modules.read().expect("module cache").get(hash).cloned()
     }
 
     /// Compiles and checks a module as `setcode` requires (imports only from the host API
@@ -451,16 +430,26 @@ impl WasmRuntime {
             }
             _ => return Err("the module must export its memory as \"memory\"".into()),
         }
-        let pre = lane.linker.instantiate_pre(&module).map_err(|e| format!("{e:#}"))?;
-        let bytes: Arc<[u8]> = module.serialize().map_err(|e| format!("{e:#}"))?.into();
-        lane.modules.write().expect("module cache").insert(hash, pre);
-        self.compiled.write().expect("module cache").insert(hash, bytes);
+        // Compiled once; the other lanes load the compiled form. Every lane gets the module
+        // here, before any transaction runs it, so a lane that cannot load it fails
+        // `setcode` (or the node's start) rather than some transactions.
+        let bytes = module.serialize().map_err(|e| format!("{e:#}"))?;
+        let mut pres = vec![lane.linker.instantiate_pre(&module).map_err(|e| format!("{e:#}"))?];
+        for other in &self.lanes[1..] {
+            // SAFETY: the bytes are `Module::serialize` output of a module this runtime just
+            // compiled, on an engine with the same configuration, and never left memory.
+            let m = unsafe { Module::deserialize(&other.engine, &bytes) }.map_err(|e| format!("{e:#}"))?;
+            pres.push(other.linker.instantiate_pre(&m).map_err(|e| format!("{e:#}"))?);
+        }
+        for (lane, pre) in self.lanes.iter().zip(pres) {
+            lane.modules.write().expect("module cache").insert(hash, pre);
+        }
         Ok(hash)
     }
 
     /// Is the module with this hash compiled?
     pub fn is_loaded(&self, hash: &Checksum256) -> bool {
-        self.compiled.read().expect("module cache").contains_key(hash)
+        self.lanes[0].modules.read().expect("module cache").contains_key(hash)
     }
 
     /// Runs the current delivery of `ctx` on the module `hash` (compiled by

@@ -161,7 +161,7 @@ pub fn deploy_wasm_token(accounts: usize) -> [Vec<Transaction>; 2] {
         ),
     ];
     let mut fund = Vec::new();
-    let scope = Name(sys().0 >> 8);
+    let scope = Name(crate::chain::token::code_of(sys()));
     let total = Asset { amount: 10_000_000_000 * accounts.max(1) as i64, symbol: sys() };
     let create = Create { issuer: EOSIO, maximum_supply: Asset { amount: 1 << 61, symbol: sys() } };
     let issue = Issue { to: EOSIO, quantity: total, memo: String::new() };

@@ -152,6 +152,8 @@ impl History {
     /// Takes a sealed (durable) block into account. Blocks must come in order.
     pub fn apply_block(&mut self, block: &SignedBlock) {
         let ids: Vec<TxId> = block.transactions.iter().map(|t| t.id()).collect();
+        // Replayed blocks bring ids not seen before (sealed ones were reserved already).
+        self.seen.reserve(ids.len());
         self.apply_block_with_ids(block, &ids);
     }
 
@@ -161,7 +163,6 @@ impl History {
         let num = id.num();
         assert_eq!(block.header.previous, self.head_id(), "blocks are applied in chain order");
         self.recent.insert((num.0 & 0xffff) as u16, id);
-        self.seen.reserve(ids.len());
         for (i, (t, &tid)) in block.transactions.iter().zip(ids).enumerate() {
             let placed = Some(Placement { block: num, index: i as u32 });
             match self.seen.entry(tid) {
@@ -183,6 +184,12 @@ impl History {
     /// Is `id` waiting for a block (accepted by intake, not yet sealed)?
     pub fn is_pending(&self, id: &TxId) -> bool {
         self.seen.get(id).is_some_and(Option::is_none)
+    }
+
+    /// What is known of `id` within the expiration window: `None` if nothing, else where
+    /// it landed (`None` inside: accepted, waiting for a block). One lookup for both.
+    pub fn seen(&self, id: &TxId) -> Option<Option<Placement>> {
+        self.seen.get(id).copied()
     }
 }
 

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, Notify};
 
 use crate::chain::{
-    codec, BlockHeader, BlockId, BlockNum, ChainId, Checksum256, Name, PrivateKey, SignedBlock,
-    SignedTransaction, StateView, TimePoint, TimePointSec, TxId,
+    add_cpu_since, codec, BlockHeader, BlockId, BlockNum, ChainId, Checksum256, Name, PrivateKey,
+    SignedBlock, SignedTransaction, StateView, TimePoint, TimePointSec, TxId,
 };
 use crate::log::{Log, Offset};
 
@@ -85,10 +85,6 @@ pub struct IntakeStats {
     pub durable_wait_ns: AtomicU64,
     /// Blocks sealed.
     pub blocks: AtomicU64,
-}
-
-fn add_cpu_since(counter: &AtomicU64, started: u64) {
-    counter.fetch_add(crate::chain::thread_cpu_ns().saturating_sub(started), Ordering::Relaxed);
 }
 
 struct Pending {
@@ -278,7 +274,7 @@ impl Intake {
                 .map(|c| {
                     let c = c?;
                     history.check_tapos(&c.0.tx.transaction)?;
-                    if history.is_pending(&c.0.id) || history.placement(&c.0.id).is_some() {
+                    if history.seen(&c.0.id).is_some() {
                         return Err(IngestError::Duplicate(c.0.id));
                     }
                     Ok(c)
@@ -354,10 +350,9 @@ impl Intake {
     /// Where a transaction is: in a block, waiting, or unknown.
     pub fn status(&self, id: &TxId) -> Option<(Option<Placement>, bool)> {
         let h = self.inner.history.read().expect("history lock");
-        match h.placement(id) {
+        match h.seen(id)? {
             Some(p) => Some((Some(p), p.block <= h.head_num())),
-            None if h.is_pending(id) => Some((None, false)),
-            None => None,
+            None => Some((None, false)),
         }
     }
 

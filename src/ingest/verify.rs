@@ -8,7 +8,7 @@
 //! path, which tries every signature against every candidate key one by one, so any
 //! signature order is accepted, only slower.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use rayon::prelude::*;
 
@@ -130,7 +130,7 @@ pub fn verify_all(
             let started = crate::chain::thread_cpu_ns();
             let items: Vec<_> = chunk.iter().map(|(_, d, s, k)| (*d, *s, *k)).collect();
             let ok = verify_batch(&items);
-            busy.fetch_add(crate::chain::thread_cpu_ns().saturating_sub(started), Ordering::Relaxed);
+            crate::chain::add_cpu_since(busy, started);
             chunk.iter().filter(move |_| !ok).map(|(i, ..)| *i).collect::<Vec<_>>()
         })
         .collect();

@@ -351,8 +351,7 @@ impl Subscriber {
             let (s, poll) = match tokio::task::spawn_blocking(move || {
                 let started = crate::chain::thread_cpu_ns();
                 let p = session.poll(&*feed, Instant::now());
-                let cpu = crate::chain::thread_cpu_ns().saturating_sub(started);
-                stats.poll_cpu_ns.fetch_add(cpu, Ordering::Relaxed);
+                crate::chain::add_cpu_since(&stats.poll_cpu_ns, started);
                 (session, p)
             })
             .await

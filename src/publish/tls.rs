@@ -164,9 +164,12 @@ fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError
     Ok(())
 }
 
-/// The crypto provider (ring) every config here uses.
+/// The crypto provider (ring) every config here uses: built once, shared (the handshake
+/// signature checks below ask for it on every handshake).
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    static PROVIDER: std::sync::LazyLock<Arc<CryptoProvider>> =
+        std::sync::LazyLock::new(|| Arc::new(rustls::crypto::ring::default_provider()));
+    PROVIDER.clone()
 }
 
 /// Which clients the server accepts.

@@ -106,7 +106,8 @@ fn stats(ctx: &mut TxCtx<'_>, sym: Symbol) -> Result<Option<CurrencyStats>, Acti
 }
 
 fn decode_row<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ActionError> {
-    codec::decode(b, 1 << 16).map_err(|e| ActionError::Assert(format!("corrupt token row: {e}")))
+    codec::decode(b, crate::chain::token::ROW_BYTES_MAX)
+        .map_err(|e| ActionError::Assert(format!("corrupt token row: {e}")))
 }
 
 fn balance(ctx: &mut TxCtx<'_>, owner: Name, sym: Symbol) -> Result<Option<Balance>, ActionError> {
