@@ -308,3 +308,43 @@ fn records_that_do_not_decode_or_disagree_are_refused_by_name() {
     // The real pair decodes.
     assert_eq!(FeedBlock::decode(BlockNum(1), &chain(0), &results(0)).unwrap().num(), BlockNum(1));
 }
+
+#[test]
+fn a_resume_beyond_this_node_is_refused_and_one_past_a_blocks_results_goes_on() {
+    let m = model();
+    let req = |cursor: Cursor, locator: Vec<(BlockNum, BlockId)>| Subscribe {
+        version: PROTOCOL_VERSION,
+        commitment: Commitment::Applied,
+        start: Start::After { cursor, locator },
+        filter: Filter::all(),
+        projection: Projection::Headers,
+        heartbeat_ms: 0,
+    };
+    let now = Instant::now();
+    let src = MemSource { visible: 3, oldest: 1 };
+    // The client saw block 5 (from a node further ahead); this one has 3.
+    let ahead = req(Cursor { block_num: BlockNum(5), seq: 1 }, vec![(BlockNum(5), m.blocks[4].id)]);
+    match Session::start(ahead, &src, 1, now) {
+        Err(Reply::Rejected { code, .. }) => assert_eq!(code, dawn::publish::ErrorCode::FutureCursor),
+        Err(other) => panic!("expected a refusal, got {other:?}"),
+        Ok(_) => panic!("a cursor past this node's head was accepted"),
+    }
+    // A cursor past the last result of block 2 (a lying or confused client): nothing more of
+    // block 2 is sent, its end and block 3 follow.
+    let past = req(Cursor { block_num: BlockNum(2), seq: 1_000_000 }, vec![(BlockNum(2), m.blocks[1].id)]);
+    let Ok((mut s, _)) = Session::start(past, &src, 1, now) else { panic!("refused") };
+    let Poll::Send(batch) = s.poll(&src, now) else { panic!("nothing to send") };
+    let msgs = wire(batch);
+    assert!(msgs.iter().all(|x| !matches!(x, Message::Transaction(_))), "headers projection");
+    let first = msgs.iter().find(|x| matches!(x, Message::BlockBegin { .. } | Message::BlockEnd { .. }));
+    match first {
+        Some(Message::BlockEnd { cursor, matched, .. }) => {
+            assert_eq!(*cursor, Cursor::end(BlockNum(2)));
+            assert_eq!(*matched as usize, m.blocks[1].facts.len(), "everything of block 2 counts as sent");
+        }
+        other => panic!("expected block 2's end first, got {other:?} in {msgs:?}"),
+    }
+    assert!(msgs
+        .iter()
+        .any(|x| matches!(x, Message::BlockBegin { cursor, .. } if cursor.block_num == BlockNum(3))));
+}
