@@ -218,7 +218,8 @@ fn authorities_with_thresholds_and_accounts() {
             weight: 1,
         }],
     };
-    let lookup = |l: &PermissionLevel| (l.actor == n("carol")).then(|| Authority::single_key(c));
+    let lookup =
+        |l: &PermissionLevel| (l.actor == n("carol")).then(|| std::sync::Arc::new(Authority::single_key(c)));
     assert!(delegated.satisfied_by(&[c], &lookup, 0));
     assert!(!delegated.satisfied_by(&[a], &lookup, 0));
     assert!(Authority { threshold: 3, ..two_of_two }.validate().is_err());

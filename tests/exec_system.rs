@@ -372,6 +372,6 @@ fn the_view_serves_a_changed_permission_at_once() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     stage.run(rt.handle().clone()).unwrap();
     let after = view.permission(&level).unwrap();
-    assert_eq!(after, Authority::single_key(new_key));
+    assert_eq!(*after, Authority::single_key(new_key));
     assert_ne!(after, before);
 }

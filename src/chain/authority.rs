@@ -1,5 +1,8 @@
 //! EOS.IO authorities: a threshold over weighted keys and weighted account permissions.
 
+use std::borrow::Borrow;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::{PermissionLevel, PublicKey};
@@ -77,15 +80,15 @@ impl Authority {
 
     /// Is this authority satisfied by signatures from `signed`? `lookup` resolves account
     /// permissions; recursion stops at [`AUTHORITY_DEPTH_MAX`].
-    pub fn satisfied_by(
+    pub fn satisfied_by<K: Borrow<PublicKey>>(
         &self,
-        signed: &[PublicKey],
-        lookup: &dyn Fn(&PermissionLevel) -> Option<Authority>,
+        signed: &[K],
+        lookup: &dyn Fn(&PermissionLevel) -> Option<Arc<Authority>>,
         depth: usize,
     ) -> bool {
         let mut weight = 0u64;
         for k in &self.keys {
-            if signed.contains(&k.key) {
+            if signed.iter().any(|s| *s.borrow() == k.key) {
                 weight += u64::from(k.weight);
             }
         }

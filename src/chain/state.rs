@@ -3,6 +3,8 @@
 //! imports another: exec implements it and src/node wires it in; exec re-checks everything
 //! itself.
 
+use std::sync::Arc;
+
 use super::{Authority, BlockNum, Checksum256, Name, PermissionLevel, Transaction, TransactionReceipt};
 
 /// The newest executed block and its roots.
@@ -23,8 +25,9 @@ pub type ScopeDeclaration = Result<(Vec<Name>, Vec<Name>), String>;
 pub trait StateView: Send + Sync {
     /// Does the account exist?
     fn account_exists(&self, account: Name) -> bool;
-    /// The authority of `level`, if the account and permission exist.
-    fn permission(&self, level: &PermissionLevel) -> Option<Authority>;
+    /// The authority of `level`, if the account and permission exist (shared: views
+    /// cache decoded authorities, and intake asks for one per transaction).
+    fn permission(&self, level: &PermissionLevel) -> Option<Arc<Authority>>;
     /// The newest executed block; `None` when nothing executes (or nothing has yet).
     fn executed(&self) -> Option<ExecutedRoots> {
         None

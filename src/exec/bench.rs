@@ -136,11 +136,6 @@ fn measure(
     Ok(count as f64 / secs)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Runs the bench.
 pub fn run(plan: ExecPlan, quiet: bool) -> anyhow::Result<ExecReport> {
     if plan.accounts < 4 || plan.transfers == 0 || plan.block == 0 {
@@ -168,7 +163,7 @@ pub fn run(plan: ExecPlan, quiet: bool) -> anyhow::Result<ExecReport> {
             rounds.push(measure(&c, &warmup, &blocks, threads, &wasm)?);
             pb.inc(1);
         }
-        figures.push(median(rounds));
+        figures.push(crate::log::bench::median(&mut rounds));
     }
     pb.finish_and_clear();
     let [n1, nn, nh1, nhn, w1, wn, wh1, whn] = figures[..] else { unreachable!("eight cases") };

@@ -80,7 +80,7 @@ impl PermissionGeneration {
 struct CachedAuthority {
     generation: u64,
     row: Vec<u8>,
-    auth: Authority,
+    auth: Arc<Authority>,
 }
 
 impl AuthorityCache {
@@ -128,7 +128,7 @@ impl StateView for ExecView {
         store.get(&RowKey { code: EOSIO, scope: account, table: T_ACCOUNT, id: 0 }).is_some()
     }
 
-    fn permission(&self, level: &PermissionLevel) -> Option<Authority> {
+    fn permission(&self, level: &PermissionLevel) -> Option<Arc<Authority>> {
         let cache = &self.authorities;
         // Read before the row: an entry tagged with it is at least as new as this generation.
         let generation = cache.generation.current();
@@ -151,7 +151,7 @@ impl StateView for ExecView {
                 return Some(c.auth.clone());
             }
         }
-        let auth = codec::decode::<PermissionRow>(row, 1 << 16).ok()?.auth;
+        let auth = Arc::new(codec::decode::<PermissionRow>(row, 1 << 16).ok()?.auth);
         if entries.len() >= AUTHORITY_CACHE_MAX {
             entries.clear();
         }

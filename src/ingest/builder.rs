@@ -3,7 +3,9 @@
 //! Solana caps one hot account at a quarter of a block), so one hot account cannot
 //! serialize a whole block. Transactions held back keep their order for the next block.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashMapExt};
 
 use crate::chain::Name;
 
@@ -42,9 +44,10 @@ pub trait Candidate {
 /// Removes from `queue` and returns the transactions of the next block.
 pub fn select<T: Candidate>(queue: &mut VecDeque<T>, limits: &BlockLimits) -> Vec<T> {
     let per_scope = limits.per_scope_max();
-    let mut per: HashMap<Name, usize> = HashMap::new();
+    let room = queue.len().min(limits.transactions_max);
+    let mut per: HashMap<Name, usize> = HashMap::with_capacity(room.min(1 << 16));
     let mut bytes = 0usize;
-    let mut chosen = Vec::new();
+    let mut chosen = Vec::with_capacity(room);
     let mut held = VecDeque::new();
     while let Some(t) = queue.pop_front() {
         if chosen.len() == limits.transactions_max {

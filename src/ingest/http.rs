@@ -215,7 +215,7 @@ async fn route(
                 .filter_map(|p| {
                     let level = PermissionLevel { actor: name, permission: chain::n(p) };
                     state.permission(&level).map(|auth| {
-                        json!({"perm_name": p, "parent": if *p == "owner" { "" } else { "owner" }, "required_auth": auth})
+                        json!({"perm_name": p, "parent": if *p == "owner" { "" } else { "owner" }, "required_auth": &*auth})
                     })
                 })
                 .collect();

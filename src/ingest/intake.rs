@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
 
 use crate::chain::{
     add_cpu_since, codec, BlockHeader, BlockId, BlockNum, ChainId, Checksum256, Name, PrivateKey,
@@ -17,6 +17,7 @@ use crate::chain::{
 };
 use crate::log::{Log, Offset};
 
+use super::acks::{AckSlot, BatchAcks};
 use super::builder::{self, BlockLimits, Candidate};
 use super::history::{History, Placement};
 use super::verify;
@@ -92,7 +93,7 @@ struct Pending {
     id: TxId,
     leaf: Checksum256,
     bytes: usize,
-    ack: oneshot::Sender<Result<Ack, IngestError>>,
+    ack: AckSlot,
 }
 
 impl Candidate for Pending {
@@ -112,6 +113,9 @@ struct Inner {
     state: Arc<dyn StateView>,
     history: RwLock<History>,
     queue: Mutex<VecDeque<Pending>>,
+    /// The producer's second queue buffer, empty between selections: swapped with the
+    /// queue so both keep their capacity (no regrowth, no fresh pages, every block).
+    spare: Mutex<VecDeque<Pending>>,
     stopped: Mutex<Option<String>>,
     stop: Notify,
     stats: IntakeStats,
@@ -190,6 +194,7 @@ impl Intake {
                 state,
                 history: RwLock::new(history),
                 queue: Mutex::new(VecDeque::new()),
+                spare: Mutex::new(VecDeque::new()),
                 stopped: Mutex::new(None),
                 stop: Notify::new(),
                 stats: IntakeStats::default(),
@@ -226,31 +231,20 @@ impl Intake {
     pub async fn push(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Ack, IngestError>> {
         let inner = self.inner.clone();
         let checked = tokio::task::spawn_blocking(move || Self::check_batch(&inner, txs)).await;
-        let waits = match checked {
-            Ok(w) => w,
-            Err(e) => return vec![Err(IngestError::Internal(e.to_string()))],
-        };
-        let mut out = Vec::with_capacity(waits.len());
-        for w in waits {
-            out.push(match w {
-                Ok(rx) => rx.await.unwrap_or(Err(IngestError::ShuttingDown)),
-                Err(e) => Err(e),
-            });
+        match checked {
+            Ok(acks) => acks.wait().await,
+            Err(e) => vec![Err(IngestError::Internal(e.to_string()))],
         }
-        out
     }
 
-    fn check_batch(
-        inner: &Inner,
-        txs: Vec<SignedTransaction>,
-    ) -> Vec<Result<oneshot::Receiver<Result<Ack, IngestError>>, IngestError>> {
+    fn check_batch(inner: &Inner, txs: Vec<SignedTransaction>) -> Arc<BatchAcks> {
         use rayon::prelude::*;
         let started = crate::chain::thread_cpu_ns();
         let cfg = &inner.config;
         let now = TimePointSec::now();
         // Stateless checks, encoding and hashing, in parallel and without any lock. Each
         // transaction is encoded once: its size, its block leaf, id and digest come from it.
-        let checked: Vec<Result<(verify::Prepared, usize, Checksum256), IngestError>> = txs
+        let mut checked: Vec<Result<(verify::Prepared, usize, Checksum256), IngestError>> = txs
             .into_par_iter()
             .map(|tx| {
                 let (len, id, digest, leaf) = tx.digests(&inner.chain);
@@ -267,56 +261,61 @@ impl Intake {
             })
             .collect();
         // TaPoS and duplicates: quick lookups, one short read lock for the whole batch.
-        let checked: Vec<Result<(verify::Prepared, usize, Checksum256), IngestError>> = {
+        {
             let history = inner.history.read().expect("history lock");
-            checked
-                .into_iter()
-                .map(|c| {
-                    let c = c?;
-                    history.check_tapos(&c.0.tx.transaction)?;
-                    if history.seen(&c.0.id).is_some() {
-                        return Err(IngestError::Duplicate(c.0.id));
-                    }
-                    Ok(c)
-                })
-                .collect()
-        };
-        let mut results: Vec<Option<Result<_, IngestError>>> = Vec::with_capacity(checked.len());
-        let mut prepared = Vec::new();
-        let mut extra = Vec::new();
+            for c in checked.iter_mut() {
+                let Ok((p, ..)) = c else { continue };
+                let verdict =
+                    history.check_tapos(&p.tx.transaction).and_then(|()| match history.seen(&p.id) {
+                        Some(_) => Err(IngestError::Duplicate(p.id)),
+                        None => Ok(()),
+                    });
+                if let Err(e) = verdict {
+                    *c = Err(e);
+                }
+            }
+        }
+        let acks = BatchAcks::new(checked.len());
+        let mut prepared = Vec::with_capacity(checked.len());
+        let mut extra = Vec::with_capacity(checked.len());
         for (i, c) in checked.into_iter().enumerate() {
             match c {
                 Ok((p, bytes, leaf)) => {
                     prepared.push(p);
                     extra.push((i, bytes, leaf));
-                    results.push(None);
                 }
-                Err(e) => results.push(Some(Err(e))),
+                Err(e) => acks.refuse(i, e),
             }
         }
         let verdicts = verify::verify_all(&prepared, &*inner.state, &inner.stats.verify_cpu_ns);
         let stopped = inner.stopped.lock().expect("stop lock").clone();
         let mut history = inner.history.write().expect("history lock");
         let mut queue = inner.queue.lock().expect("queue lock");
+        let mut accepted = 0;
         for ((p, v), (i, bytes, leaf)) in prepared.into_iter().zip(verdicts).zip(extra) {
-            let r = v.and_then(|()| {
+            let admitted = v.and_then(|()| {
                 if stopped.is_some() {
                     return Err(IngestError::ShuttingDown);
                 }
                 if queue.len() >= cfg.queue_max {
                     return Err(IngestError::Overloaded(queue.len()));
                 }
-                history.reserve(p.id, p.tx.transaction.expiration)?;
-                let (tx, rx) = oneshot::channel();
-                queue.push_back(Pending { tx: p.tx, id: p.id, leaf, bytes, ack: tx });
-                Ok(rx)
+                history.reserve(p.id, p.tx.transaction.expiration)
             });
-            results[i] = Some(r);
+            match admitted {
+                Ok(()) => {
+                    queue.push_back(Pending { tx: p.tx, id: p.id, leaf, bytes, ack: acks.slot(i) });
+                    accepted += 1;
+                }
+                Err(e) => acks.refuse(i, e),
+            }
         }
+        // Before the queue lock is released: the producer cannot fill a slot yet.
+        acks.expect(accepted);
         drop((queue, history));
         // The calling thread blocks (using no CPU) while the pool runs the parallel parts.
         add_cpu_since(&inner.stats.admit_cpu_ns, started);
-        results.into_iter().map(|r| r.expect("every slot filled")).collect()
+        acks
     }
 
     /// Current chain facts.
@@ -381,8 +380,7 @@ impl Intake {
                 _ = inner.stop.notified() => true,
             };
             loop {
-                let selected =
-                    builder::select(&mut inner.queue.lock().expect("queue lock"), &inner.config.block);
+                let selected = self.select();
                 if selected.is_empty() {
                     break;
                 }
@@ -390,7 +388,7 @@ impl Intake {
                     tracing::error!(target: "dawn::ingest", error = %e, "block production failed; the node must stop");
                     *inner.stopped.lock().expect("stop lock") = Some(e.to_string());
                     for p in inner.queue.lock().expect("queue lock").drain(..) {
-                        let _ = p.ack.send(Err(IngestError::ShuttingDown));
+                        p.ack.send(Err(IngestError::ShuttingDown));
                     }
                     return Err(e);
                 }
@@ -402,6 +400,25 @@ impl Intake {
                 return Ok(());
             }
         }
+    }
+
+    /// Takes the next block's transactions from the queue. The queue is swapped out whole
+    /// (for the empty spare) and the selection made outside the lock, so admissions
+    /// (which hold the history lock while they queue) never wait on it; what is left goes
+    /// back in front of what arrived meanwhile, keeping arrival order. (While out, it does
+    /// not count towards `queue_max`: the bound may be passed by one selection's worth,
+    /// briefly.)
+    fn select(&self) -> Vec<Pending> {
+        let inner = &self.inner;
+        let mut taken = inner.spare.lock().expect("spare lock");
+        std::mem::swap(&mut *inner.queue.lock().expect("queue lock"), &mut *taken);
+        let selected = builder::select(&mut taken, &inner.config.block);
+        if !taken.is_empty() {
+            let mut queue = inner.queue.lock().expect("queue lock");
+            taken.append(&mut queue);
+            std::mem::swap(&mut *queue, &mut *taken);
+        }
+        selected
     }
 
     async fn seal(&self, selected: Vec<Pending>) -> Result<(), IngestError> {
@@ -461,7 +478,7 @@ impl Intake {
         }
         tracing::debug!(target: "dawn::ingest", block = num.0, transactions = acks.len(), "sealed block");
         for (index, (id, ack)) in ids.into_iter().zip(acks).enumerate() {
-            let _ = ack.send(Ok(Ack { id, block_num: num, index: index as u32 }));
+            ack.send(Ok(Ack { id, block_num: num, index: index as u32 }));
         }
         Ok(())
     }

@@ -23,6 +23,7 @@
 //!
 //! API: docs/API.md. Block and transaction layout: docs/FORMAT.md.
 
+mod acks;
 pub mod builder;
 mod error;
 pub mod history;

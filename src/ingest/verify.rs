@@ -9,18 +9,34 @@
 //! signature order is accepted, only slower.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use rayon::prelude::*;
+use smallvec::SmallVec;
 
 use crate::chain::{
-    verify_batch, Authority, ChainId, Checksum256, PermissionLevel, PublicKey, SignedTransaction, StateView,
-    TxId, AUTHORITY_DEPTH_MAX,
+    verify_batch_of, Authority, ChainId, Checksum256, PermissionLevel, PublicKey, SignedTransaction,
+    StateView, TxId, AUTHORITY_DEPTH_MAX,
 };
 
 use super::IngestError;
 
 /// Signature pairs verified per batch call.
 pub const VERIFY_BATCH: usize = 256;
+
+/// Most authorities visited for one transaction's candidate keys; keys of authorities
+/// beyond it are not candidates (their signatures are refused as bad), which bounds the
+/// work a deeply delegated authority can cause.
+pub const REACHED_MAX: usize = 256;
+
+/// A candidate key: the index of its authority in [`Prepared`]'s reached list and its
+/// index among that authority's keys. Keys stay where the cached authority holds them (a
+/// decoded key is 192 bytes): nothing is copied per transaction but these indices.
+#[derive(Debug, Clone, Copy)]
+struct KeyRef {
+    authority: u16,
+    key: u16,
+}
 
 /// A transaction ready for signature checks: its digest and candidate keys.
 #[derive(Debug, Clone)]
@@ -31,24 +47,67 @@ pub struct Prepared {
     pub id: TxId,
     /// The digest its signatures cover.
     pub digest: Checksum256,
-    /// Distinct keys of the authorizers, in pairing order.
-    pub candidates: Vec<PublicKey>,
-    /// Each authorization and its authority.
-    pub authorities: Vec<(PermissionLevel, Authority)>,
+    /// Every authority visited, in visiting order: each declared authorization's, each
+    /// followed by those its account permissions lead to (depth first).
+    /// Each with the depth it was (nearest the top) reached at.
+    reached: SmallVec<[(PermissionLevel, Arc<Authority>, u8); 2]>,
+    /// Each distinct declared authorization, as an index into `reached`.
+    declared: SmallVec<[u16; 2]>,
+    /// Distinct keys of the reached authorities, in pairing order.
+    candidates: SmallVec<[KeyRef; 2]>,
 }
 
-fn collect_keys(auth: &Authority, state: &dyn StateView, depth: usize, out: &mut Vec<PublicKey>) {
-    for k in &auth.keys {
-        if !out.contains(&k.key) {
-            out.push(k.key);
-        }
+impl Prepared {
+    /// Number of distinct candidate keys.
+    pub fn candidate_count(&self) -> usize {
+        self.candidates.len()
     }
-    if depth < AUTHORITY_DEPTH_MAX {
-        for a in &auth.accounts {
-            if let Some(sub) = state.permission(&a.permission) {
-                collect_keys(&sub, state, depth + 1, out);
+
+    /// The `i`-th candidate key, in pairing order.
+    pub fn candidate(&self, i: usize) -> &PublicKey {
+        let r = self.candidates[i];
+        &self.reached[usize::from(r.authority)].1.keys[usize::from(r.key)].key
+    }
+
+    /// Adds `auth`, reached at `depth`, and depth first the authorities its account
+    /// permissions lead to; their keys become candidates unless already there. Returns
+    /// its index in `reached`. A level met again is not added twice, but is followed
+    /// again when met nearer the top (its accounts may have been cut off by the depth).
+    fn reach(
+        &mut self,
+        level: PermissionLevel,
+        auth: Arc<Authority>,
+        state: &dyn StateView,
+        depth: usize,
+    ) -> Option<u16> {
+        let at = match self.reached.iter().position(|(l, ..)| *l == level) {
+            Some(at) if usize::from(self.reached[at].2) <= depth => return Some(at as u16),
+            Some(at) => {
+                self.reached[at].2 = depth as u8;
+                at
+            }
+            // Declared authorizations (depth 0) are always kept: they must be checked.
+            None if depth > 0 && self.reached.len() >= REACHED_MAX => return None,
+            None => {
+                let at = self.reached.len() as u16;
+                for (k, kw) in auth.keys.iter().enumerate() {
+                    if !(0..self.candidates.len()).any(|i| *self.candidate(i) == kw.key) {
+                        self.candidates.push(KeyRef { authority: at, key: k as u16 });
+                    }
+                }
+                self.reached.push((level, auth, depth as u8));
+                usize::from(at)
+            }
+        };
+        if depth < AUTHORITY_DEPTH_MAX {
+            let auth = self.reached[at].1.clone();
+            for a in &auth.accounts {
+                if let Some(sub) = state.permission(&a.permission) {
+                    self.reach(a.permission, sub, state, depth + 1);
+                }
             }
         }
+        Some(at as u16)
     }
 }
 
@@ -69,35 +128,43 @@ pub fn prepare_with(
     digest: Checksum256,
     state: &dyn StateView,
 ) -> Result<Prepared, IngestError> {
-    let mut authorities: Vec<(PermissionLevel, Authority)> = Vec::new();
-    let mut candidates = Vec::new();
-    for a in &tx.transaction.actions {
-        for level in &a.authorization {
-            if authorities.iter().any(|(l, _)| l == level) {
+    let mut p = Prepared {
+        tx,
+        id,
+        digest,
+        reached: SmallVec::new(),
+        declared: SmallVec::new(),
+        candidates: SmallVec::new(),
+    };
+    for a in 0..p.tx.transaction.actions.len() {
+        for l in 0..p.tx.transaction.actions[a].authorization.len() {
+            let level = p.tx.transaction.actions[a].authorization[l];
+            if p.declared.iter().any(|&d| p.reached[usize::from(d)].0 == level) {
                 continue;
             }
-            let auth = state.permission(level).ok_or(IngestError::UnknownAuthority(*level))?;
-            collect_keys(&auth, state, 0, &mut candidates);
-            authorities.push((*level, auth));
+            let auth = state.permission(&level).ok_or(IngestError::UnknownAuthority(level))?;
+            let at = p.reach(level, auth, state, 0).expect("declared authorizations are always kept");
+            p.declared.push(at);
         }
     }
-    Ok(Prepared { id, digest, tx, candidates, authorities })
+    Ok(p)
 }
 
 fn slow_path(p: &Prepared, state: &dyn StateView) -> Result<(), IngestError> {
-    let mut signed = Vec::new();
+    let mut signed: SmallVec<[&PublicKey; 2]> = SmallVec::new();
     for (index, sig) in p.tx.signatures.iter().enumerate() {
-        match p.candidates.iter().find(|k| k.verify(&p.digest, sig)) {
-            Some(k) => signed.push(*k),
+        match (0..p.candidate_count()).map(|i| p.candidate(i)).find(|k| k.verify(&p.digest, sig)) {
+            Some(k) => signed.push(k),
             None => return Err(IngestError::BadSignature { index }),
         }
     }
     satisfied(p, &signed, state)
 }
 
-fn satisfied(p: &Prepared, signed: &[PublicKey], state: &dyn StateView) -> Result<(), IngestError> {
+fn satisfied(p: &Prepared, signed: &[&PublicKey], state: &dyn StateView) -> Result<(), IngestError> {
     let lookup = |l: &PermissionLevel| state.permission(l);
-    for (level, auth) in &p.authorities {
+    for &d in &p.declared {
+        let (level, auth, _) = &p.reached[usize::from(d)];
         if !auth.satisfied_by(signed, &lookup, 0) {
             return Err(IngestError::MissingAuthority(*level));
         }
@@ -112,41 +179,51 @@ pub fn verify_all(
     state: &dyn StateView,
     busy: &AtomicU64,
 ) -> Vec<Result<(), IngestError>> {
-    // Fast-path pairs: (transaction index, digest, signature, key).
-    let mut pairs = Vec::new();
+    // Fast-path pairs: (transaction index, signature index = candidate index).
+    let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(batch.len());
     let mut fast = vec![true; batch.len()];
     for (i, p) in batch.iter().enumerate() {
-        if p.tx.signatures.len() > p.candidates.len() {
+        let n = p.tx.signatures.len();
+        if n > p.candidate_count() {
             fast[i] = false;
             continue;
         }
-        for (s, k) in p.tx.signatures.iter().zip(&p.candidates) {
-            pairs.push((i, p.digest, *s, *k));
-        }
+        pairs.extend((0..n as u32).map(|s| (i as u32, s)));
     }
-    let failed: Vec<usize> = pairs
+    let failed: Vec<u32> = pairs
         .par_chunks(VERIFY_BATCH)
         .flat_map_iter(|chunk| {
             let started = crate::chain::thread_cpu_ns();
-            let items: Vec<_> = chunk.iter().map(|(_, d, s, k)| (*d, *s, *k)).collect();
-            let ok = verify_batch(&items);
+            let ok = verify_batch_of(chunk.iter().map(|&(i, s)| {
+                let p = &batch[i as usize];
+                (&p.digest, &p.tx.signatures[s as usize], p.candidate(s as usize))
+            }));
             crate::chain::add_cpu_since(busy, started);
-            chunk.iter().filter(move |_| !ok).map(|(i, ..)| *i).collect::<Vec<_>>()
+            chunk.iter().filter(move |_| !ok).map(|&(i, _)| i).collect::<Vec<_>>()
         })
         .collect();
     for i in failed {
-        fast[i] = false;
+        fast[i as usize] = false;
     }
-    batch
-        .par_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            if fast[i] {
-                let n = p.tx.signatures.len();
-                satisfied(p, &p.candidates[..n], state)
-            } else {
-                slow_path(p, state)
+    // The weights of verified keys: a few comparisons each, here. Transactions off the
+    // fast path verify their signatures one by one, on the pool.
+    let mut out: Vec<Result<(), IngestError>> = batch
+        .iter()
+        .zip(&fast)
+        .map(|(p, &fast)| {
+            if !fast {
+                return Ok(());
             }
+            let signed: SmallVec<[&PublicKey; 2]> =
+                (0..p.tx.signatures.len()).map(|s| p.candidate(s)).collect();
+            satisfied(p, &signed, state)
         })
-        .collect()
+        .collect();
+    let slow: Vec<usize> = (0..batch.len()).filter(|&i| !fast[i]).collect();
+    let slow: Vec<(usize, Result<(), IngestError>)> =
+        slow.into_par_iter().map(|i| (i, slow_path(&batch[i], state))).collect();
+    for (i, r) in slow {
+        out[i] = r;
+    }
+    out
 }

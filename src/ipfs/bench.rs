@@ -43,7 +43,7 @@ impl StateView for NoState {
     fn account_exists(&self, _: crate::chain::Name) -> bool {
         false
     }
-    fn permission(&self, _: &PermissionLevel) -> Option<Authority> {
+    fn permission(&self, _: &PermissionLevel) -> Option<std::sync::Arc<Authority>> {
         None
     }
 }

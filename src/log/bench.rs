@@ -73,8 +73,10 @@ pub struct BenchReport {
     pub rounds: usize,
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+/// The median of bench figures (the upper one of the middle two for an even count);
+/// sorts `v`. Panics if `v` is empty.
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 

@@ -3,7 +3,8 @@
 //! measured in the same run on the same cores.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -16,7 +17,7 @@ use crate::chain::{
     PrivateKey, SignedTransaction, TimePointSec, Transaction,
 };
 use crate::ingest::{BlockLimits, Intake, IntakeConfig};
-use crate::log::bench::bar;
+use crate::log::bench::{bar, median};
 use crate::log::SyncPolicy;
 
 use super::{client, dev, NodeConfig};
@@ -36,9 +37,13 @@ pub struct IngestPlan {
     pub batch: usize,
     /// Concurrent pushers.
     pub clients: usize,
+    /// Rounds, each a baseline, an in-process and an HTTP phase; figures are medians.
+    pub rounds: usize,
 }
 
-/// The figures printed by `dawn bench ingest --json`.
+/// The figures printed by `dawn bench ingest --json`. Rates and ratios are medians over
+/// the rounds; each round's ratios are taken against the baseline measured just before
+/// it, so a machine whose speed drifts (shared, noisy) skews both sides alike.
 #[derive(Debug, Clone, Serialize)]
 pub struct IngestReport {
     /// Transactions per second acknowledged durable, pushed in process.
@@ -51,6 +56,12 @@ pub struct IngestReport {
     pub inproc_vs_verify: f64,
     /// `ingest_tps_http / verify_batch_per_s`.
     pub http_vs_verify: f64,
+    /// Rounds run.
+    pub rounds: usize,
+    /// Each round's `inproc_vs_verify`.
+    pub inproc_vs_verify_rounds: Vec<f64>,
+    /// Each round's `http_vs_verify`.
+    pub http_vs_verify_rounds: Vec<f64>,
     /// Transactions per phase.
     pub transactions: usize,
     /// Sending accounts.
@@ -164,6 +175,15 @@ fn presign(
         .collect()
 }
 
+/// Figures of one round.
+struct Round {
+    verify_per_s: f64,
+    inproc_tps: f64,
+    http_tps: f64,
+    inproc_busy: Option<f64>,
+    http_busy: Option<f64>,
+}
+
 /// Runs the bench in a temporary data directory under `dir`.
 pub fn run(
     dir: &std::path::Path,
@@ -171,8 +191,9 @@ pub fn run(
     sync: SyncPolicy,
     quiet: bool,
 ) -> anyhow::Result<IngestReport> {
-    if plan.accounts < 2 || plan.batch == 0 || plan.clients == 0 || plan.transactions == 0 {
-        bail!("need at least 2 accounts and 1 transaction, batch and client");
+    if plan.accounts < 2 || plan.batch == 0 || plan.clients == 0 || plan.transactions == 0 || plan.rounds == 0
+    {
+        bail!("need at least 2 accounts and 1 transaction, batch, client and round");
     }
     let keys: Vec<PrivateKey> = (0..plan.accounts).into_par_iter().map(key).collect();
     let mut genesis = dev::dev_genesis();
@@ -188,22 +209,15 @@ pub fn run(
         });
     }
     let chain = genesis.chain_id();
-    let pb = bar(2 * plan.transactions as u64, "pre-sign", quiet);
+    // Every phase of every round pushes transactions of its own (intake refuses
+    // duplicates).
+    let total = 2 * plan.transactions * plan.rounds;
+    let pb = bar(total as u64, "pre-sign", quiet);
     // TaPoS names the genesis pseudo-block 0, whose prefix comes from the chain id.
     let tapos = crate::ingest::History::new(&chain).genesis;
-    let all = presign(&plan, &keys, &chain, tapos.ref_block_prefix(), 2 * plan.transactions, &pb);
+    let all = presign(&plan, &keys, &chain, tapos.ref_block_prefix(), total, &pb);
     pb.finish_and_clear();
     let transaction_bytes = codec::encode(&all[0]).len();
-
-    // Baseline: plain batched verification of the same number of signatures.
-    let items: Vec<_> = all[..plan.transactions]
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            (t.transaction.signing_digest(&chain), t.signatures[0], keys[i % plan.accounts].public())
-        })
-        .collect();
-    let verify_batch_per_s = verify_rate(&items)?;
 
     let data = tempfile::Builder::new().prefix("dawn-ingest-bench-").tempdir_in(dir)?;
     let config = NodeConfig {
@@ -238,33 +252,88 @@ pub fn run(
     ));
     let (addr, intake) =
         ready_rx.recv_timeout(Duration::from_secs(60)).context("bench node did not start")?;
-    let (inproc, http) = all.split_at(plan.transactions);
 
-    // In process.
-    let pb = Arc::new(bar(plan.transactions as u64, "ingest in-process", quiet));
+    let mut rounds = Vec::with_capacity(plan.rounds);
+    for (r, txs) in all.chunks(2 * plan.transactions).enumerate() {
+        let (inproc, http) = txs.split_at(plan.transactions);
+        // Baseline: plain batched verification of this round's in-process signatures.
+        let items: Vec<_> = inproc
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                (
+                    t.transaction.signing_digest(&chain),
+                    t.signatures[0],
+                    keys[(r * 2 * plan.transactions + i) % plan.accounts].public(),
+                )
+            })
+            .collect();
+        let verify_per_s = verify_rate(&items)?;
+        drop(items);
+        let (inproc_tps, inproc_busy) = push_in_process(&rt, &intake, &plan, inproc, quiet)?;
+        let (http_tps, http_busy) = push_http(&rt, addr, &plan, http, quiet)?;
+        rounds.push(Round { verify_per_s, inproc_tps, http_tps, inproc_busy, http_busy });
+    }
+    let _ = stop_tx.send(());
+    rt.block_on(node)??;
+
+    let pick = |f: &dyn Fn(&Round) -> f64| median(&mut rounds.iter().map(f).collect::<Vec<_>>());
+    let inproc_vs_verify_rounds: Vec<f64> = rounds.iter().map(|r| r.inproc_tps / r.verify_per_s).collect();
+    let http_vs_verify_rounds: Vec<f64> = rounds.iter().map(|r| r.http_tps / r.verify_per_s).collect();
+    let busy = |f: &dyn Fn(&Round) -> Option<f64>| {
+        let mut v: Vec<f64> = rounds.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| median(&mut v))
+    };
+    Ok(IngestReport {
+        ingest_tps_inproc: pick(&|r| r.inproc_tps),
+        ingest_tps_http: pick(&|r| r.http_tps),
+        verify_batch_per_s: pick(&|r| r.verify_per_s),
+        inproc_vs_verify: median(&mut inproc_vs_verify_rounds.clone()),
+        http_vs_verify: median(&mut http_vs_verify_rounds.clone()),
+        rounds: plan.rounds,
+        inproc_vs_verify_rounds,
+        http_vs_verify_rounds,
+        transactions: plan.transactions,
+        accounts: plan.accounts,
+        batch: plan.batch,
+        clients: plan.clients,
+        transaction_bytes,
+        cores: rayon::current_num_threads(),
+        sync: sync.to_string(),
+        block_interval_ms: BENCH_BLOCK_INTERVAL.as_millis() as u64,
+        inproc_cpu_busy: busy(&|r| r.inproc_busy),
+        http_cpu_busy: busy(&|r| r.http_busy),
+    })
+}
+
+/// Pushes `txs` through the in-process API from `plan.clients` tasks; the rate of
+/// durable acknowledgements and the share of cores busy meanwhile.
+fn push_in_process(
+    rt: &tokio::runtime::Runtime,
+    intake: &Intake,
+    plan: &IngestPlan,
+    txs: &[SignedTransaction],
+    quiet: bool,
+) -> anyhow::Result<(f64, Option<f64>)> {
+    let pb = Arc::new(bar(txs.len() as u64, "ingest in-process", quiet));
     // Requests are built before the clock starts: the bench measures intake, not cloning.
-    let mut per_client: Vec<Vec<Vec<SignedTransaction>>> = (0..plan.clients)
-        .map(|c| {
-            inproc
-                .chunks(plan.batch)
-                .skip(c)
-                .step_by(plan.clients)
-                .map(<[SignedTransaction]>::to_vec)
-                .collect()
-        })
-        .collect();
+    // Pushers take the next request from one shared list, so all stay busy to the end.
+    let requests: Vec<Mutex<Vec<SignedTransaction>>> =
+        txs.chunks(plan.batch).map(|c| Mutex::new(c.to_vec())).collect();
+    let requests = Arc::new(requests);
+    let next = Arc::new(AtomicUsize::new(0));
     let cpu0 = cpu_seconds();
     let start = Instant::now();
     let accepted = rt.block_on(async {
         let mut tasks = Vec::new();
         for _ in 0..plan.clients {
-            let chunks = per_client.pop().unwrap_or_default();
-            let (intake, pb) = (intake.clone(), pb.clone());
+            let (intake, pb, requests, next) = (intake.clone(), pb.clone(), requests.clone(), next.clone());
             tasks.push(tokio::spawn(async move {
                 let mut ok = 0usize;
-                for ch in chunks {
-                    let len = ch.len() as u64;
-                    ok += intake.push(ch).await.iter().filter(|r| r.is_ok()).count();
+                while let Some(r) = requests.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let batch = std::mem::take(&mut *r.lock().expect("request lock"));
+                    let len = batch.len() as u64;
+                    ok += intake.push(batch).await.iter().filter(|r| r.is_ok()).count();
                     pb.inc(len);
                 }
                 ok
@@ -276,28 +345,39 @@ pub fn run(
         }
         ok
     });
-    let inproc_secs = start.elapsed().as_secs_f64();
-    let cores = rayon::current_num_threads() as f64;
-    let inproc_cpu_busy = cpu0.zip(cpu_seconds()).map(|(a, b)| (b - a) / inproc_secs / cores);
+    let secs = start.elapsed().as_secs_f64();
+    let busy = cpu0.zip(cpu_seconds()).map(|(a, b)| (b - a) / secs / rayon::current_num_threads() as f64);
     pb.finish_and_clear();
-    if accepted != plan.transactions {
-        bail!("in-process phase: {accepted} of {} transactions accepted", plan.transactions);
+    if accepted != txs.len() {
+        bail!("in-process phase: {accepted} of {} transactions accepted", txs.len());
     }
+    Ok((txs.len() as f64 / secs, busy))
+}
 
-    // Over loopback HTTP: binary push_transactions.
-    let pb = Arc::new(bar(plan.transactions as u64, "ingest HTTP", quiet));
+/// Pushes `txs` over loopback HTTP (binary push_transactions) from `plan.clients` tasks;
+/// the rate of durable acknowledgements and the share of cores busy meanwhile (client
+/// and node share the process).
+fn push_http(
+    rt: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    plan: &IngestPlan,
+    txs: &[SignedTransaction],
+    quiet: bool,
+) -> anyhow::Result<(f64, Option<f64>)> {
+    let pb = Arc::new(bar(txs.len() as u64, "ingest HTTP", quiet));
     let url = format!("http://{addr}/v1/chain/push_transactions");
-    let batches: Vec<Vec<u8>> = http.chunks(plan.batch).map(|c| codec::encode(&c.to_vec())).collect();
+    let batches: Vec<Vec<u8>> = txs.chunks(plan.batch).map(|c| codec::encode(&c.to_vec())).collect();
+    let batches = Arc::new(batches);
+    let next = Arc::new(AtomicUsize::new(0));
     let cpu0 = cpu_seconds();
     let start = Instant::now();
     let accepted = rt.block_on(async {
-        let batches = Arc::new(batches);
         let mut tasks = Vec::new();
-        for c in 0..plan.clients {
-            let (batches, url, pb) = (batches.clone(), url.clone(), pb.clone());
+        for _ in 0..plan.clients {
+            let (batches, url, pb, next) = (batches.clone(), url.clone(), pb.clone(), next.clone());
             tasks.push(tokio::spawn(async move {
                 let mut ok = 0usize;
-                for b in batches.iter().skip(c).step_by(plan.clients) {
+                while let Some(b) = batches.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let (status, v) = client::post_raw(&url, "application/octet-stream", b.clone()).await?;
                     if status != 200 {
                         anyhow::bail!("push_transactions failed ({status}): {v}");
@@ -315,31 +395,11 @@ pub fn run(
         }
         anyhow::Ok(ok)
     })?;
-    let http_secs = start.elapsed().as_secs_f64();
-    let http_cpu_busy = cpu0.zip(cpu_seconds()).map(|(a, b)| (b - a) / http_secs / cores);
+    let secs = start.elapsed().as_secs_f64();
+    let busy = cpu0.zip(cpu_seconds()).map(|(a, b)| (b - a) / secs / rayon::current_num_threads() as f64);
     pb.finish_and_clear();
-    if accepted != plan.transactions {
-        bail!("HTTP phase: {accepted} of {} transactions accepted", plan.transactions);
+    if accepted != txs.len() {
+        bail!("HTTP phase: {accepted} of {} transactions accepted", txs.len());
     }
-    let _ = stop_tx.send(());
-    rt.block_on(node)??;
-    let ingest_tps_inproc = plan.transactions as f64 / inproc_secs;
-    let ingest_tps_http = plan.transactions as f64 / http_secs;
-    Ok(IngestReport {
-        ingest_tps_inproc,
-        ingest_tps_http,
-        verify_batch_per_s,
-        inproc_vs_verify: ingest_tps_inproc / verify_batch_per_s,
-        http_vs_verify: ingest_tps_http / verify_batch_per_s,
-        transactions: plan.transactions,
-        accounts: plan.accounts,
-        batch: plan.batch,
-        clients: plan.clients,
-        transaction_bytes,
-        cores: rayon::current_num_threads(),
-        sync: sync.to_string(),
-        block_interval_ms: BENCH_BLOCK_INTERVAL.as_millis() as u64,
-        inproc_cpu_busy,
-        http_cpu_busy,
-    })
+    Ok((txs.len() as f64 / secs, busy))
 }

@@ -63,6 +63,10 @@ pub struct NodeArgs {
     /// Storage the gateway shares among token holders, in GiB (pro-rata to balances).
     #[arg(long, default_value_t = 100)]
     pub storage_capacity_gib: u64,
+    /// Let the kernel place the signature-check workers freely (by default each is kept
+    /// to its own core).
+    #[arg(long)]
+    pub no_pin: bool,
 }
 
 impl NodeArgs {
@@ -319,6 +323,9 @@ pub enum BenchCommand {
         /// earlier batches wait for their block).
         #[arg(long, default_value_t = 16)]
         clients: usize,
+        /// Rounds (each a baseline, then both phases); figures are medians.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
         /// Chain log sync policy.
         #[arg(long, default_value = "always")]
         sync: SyncPolicy,
@@ -403,10 +410,12 @@ pub fn run(cmd: NodeCommand) -> anyhow::Result<()> {
         NodeCommand::Push(args) => runtime()?.block_on(push(args)),
         NodeCommand::Get { url, what } => runtime()?.block_on(get(&url.url, what)),
         NodeCommand::Bench {
-            target: Some(BenchCommand::Ingest { json, transactions, accounts, batch, clients, sync, dir }),
+            target:
+                Some(BenchCommand::Ingest { json, transactions, accounts, batch, clients, rounds, sync, dir }),
             ..
         } => {
-            let plan = super::bench::IngestPlan { transactions, accounts, batch, clients };
+            super::pool::init_verify_pool(0, true);
+            let plan = super::bench::IngestPlan { transactions, accounts, batch, clients, rounds };
             let r = super::bench::run(&dir, plan, sync, json)?;
             if json {
                 println!("{}", serde_json::to_string(&r)?);
@@ -425,8 +434,8 @@ pub fn run(cmd: NodeCommand) -> anyhow::Result<()> {
                 );
                 row("verify batch sig/s", r.verify_batch_per_s, format!("baseline, {} cores", r.cores));
                 println!(
-                    "{} transactions of {} bytes per phase, {} accounts, batches of {}, {} pushers, sync {}",
-                    r.transactions, r.transaction_bytes, r.accounts, r.batch, r.clients, r.sync
+                    "medians of {} rounds; {} transactions of {} bytes per phase, {} accounts, batches of {}, {} pushers, sync {}",
+                    r.rounds, r.transactions, r.transaction_bytes, r.accounts, r.batch, r.clients, r.sync
                 );
             }
             Ok(())
@@ -534,6 +543,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn serve(node: NodeArgs, genesis: Genesis, key: PrivateKey, dev_banner: bool) -> anyhow::Result<()> {
+    super::pool::init_verify_pool(0, !node.no_pin);
     let rt = runtime()?;
     let config = node.config();
     let data_dir = node.data_dir.clone();

@@ -23,6 +23,7 @@ pub mod client;
 pub mod dev;
 pub mod erc20;
 pub mod pipeline_bench;
+pub mod pool;
 pub mod publish_bench;
 pub mod subscribe;
 

@@ -615,10 +615,7 @@ fn resident<T: Default + Clone>(n: usize) -> Vec<T> {
 fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
     check_args(args)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(cores)
-        .thread_name(|i| format!("dawn-verify-{i}"))
-        .build_global();
+    super::pool::init_verify_pool(cores, true);
     let count = args.transactions * args.duration_factor.max(1);
     if count > u32::MAX as usize {
         bail!("at most {} transactions", u32::MAX);

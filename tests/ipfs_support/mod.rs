@@ -106,8 +106,8 @@ impl StateView for FakeState {
     fn account_exists(&self, account: Name) -> bool {
         self.perms.lock().unwrap().keys().any(|p| p.actor == account)
     }
-    fn permission(&self, level: &PermissionLevel) -> Option<Authority> {
-        self.perms.lock().unwrap().get(level).cloned()
+    fn permission(&self, level: &PermissionLevel) -> Option<std::sync::Arc<Authority>> {
+        self.perms.lock().unwrap().get(level).cloned().map(std::sync::Arc::new)
     }
     fn table_rows(
         &self,
