@@ -145,17 +145,23 @@ impl SignedTransaction {
     /// Encodes once and derives everything intake needs: the encoded length, the id, the
     /// signing digest and the block leaf. The transaction's own encoding is the prefix of
     /// the signed one (fields in order; the signatures come last as a u64 count and 64 bytes
-    /// each), so it is hashed in place.
+    /// each), so it is hashed in place, and the leaf's hash goes on from the id's state
+    /// over that prefix instead of hashing it twice.
     pub fn digests(&self, chain: &ChainId) -> (usize, TxId, Checksum256, Checksum256) {
+        use sha2::Digest;
         let enc = codec::encode(self);
         let tx_len = enc.len() - 8 - 64 * self.signatures.len();
-        let tx_bytes = &enc[..tx_len];
+        let (tx_bytes, signatures) = enc.split_at(tx_len);
         debug_assert_eq!(tx_bytes, &self.transaction.encode()[..]);
+        let mut id = sha2::Sha256::new();
+        id.update(tx_bytes);
+        let mut leaf = id.clone();
+        leaf.update(signatures);
         (
             enc.len(),
-            TxId(Checksum256::hash(tx_bytes)),
+            TxId(Checksum256(id.finalize().into())),
             Checksum256::hash_parts(&[&chain.0 .0, tx_bytes]),
-            Checksum256::hash(&enc),
+            Checksum256(leaf.finalize().into()),
         )
     }
 

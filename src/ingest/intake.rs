@@ -230,10 +230,20 @@ impl Intake {
     /// per transaction, in order; a refused one changes nothing.
     pub async fn push(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Ack, IngestError>> {
         let inner = self.inner.clone();
-        let checked = tokio::task::spawn_blocking(move || Self::check_batch(&inner, txs)).await;
-        match checked {
-            Ok(acks) => acks.wait().await,
-            Err(e) => vec![Err(IngestError::Internal(e.to_string()))],
+        let (done, checked) = tokio::sync::oneshot::channel();
+        // The whole check runs on the verify pool, its serial parts included: no other
+        // thread then competes with the pool's workers for the cores (a blocking thread
+        // per batch did, and preempted workers left a core idle while it ran).
+        // Invariant: no lock is held across a parallel call inside `check_batch`, as a
+        // worker waiting on one may run another batch's check meanwhile.
+        rayon::spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Self::check_batch(&inner, txs)));
+            let _ = done.send(r);
+        });
+        match checked.await {
+            Ok(Ok(acks)) => acks.wait().await,
+            Ok(Err(_)) => vec![Err(IngestError::Internal("checking a batch panicked".into()))],
+            Err(_) => vec![Err(IngestError::ShuttingDown)],
         }
     }
 

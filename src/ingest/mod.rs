@@ -7,9 +7,10 @@
 //! is durable.
 //!
 //! # Tasks and ownership
-//! - HTTP connections: tokio tasks; each request decodes on the task and hands the checks
-//!   to a blocking thread, where signatures are verified in batches of 256 on the rayon
-//!   pool ([`verify`]).
+//! - HTTP connections: tokio tasks; each request decodes on the task and hands the whole
+//!   check of its batch to the rayon pool (one worker per core, `dawn-verify-N`), where
+//!   signatures are verified in batches of 256 ([`verify`]) and the serial parts run too,
+//!   so nothing else competes with the workers for the cores.
 //! - One producer task ([`Intake::run_producer`]) owns block sealing; it is the only
 //!   writer of the chain log. [`History`] (TaPoS ids, dedup window, placements) and the
 //!   queue sit behind short mutexes.

@@ -220,10 +220,12 @@ pub fn verify_all(
         })
         .collect();
     let slow: Vec<usize> = (0..batch.len()).filter(|&i| !fast[i]).collect();
-    let slow: Vec<(usize, Result<(), IngestError>)> =
-        slow.into_par_iter().map(|i| (i, slow_path(&batch[i], state))).collect();
-    for (i, r) in slow {
-        out[i] = r;
+    if !slow.is_empty() {
+        let slow: Vec<(usize, Result<(), IngestError>)> =
+            slow.into_par_iter().map(|i| (i, slow_path(&batch[i], state))).collect();
+        for (i, r) in slow {
+            out[i] = r;
+        }
     }
     out
 }
