@@ -75,9 +75,9 @@ pub struct Ack {
 pub struct IntakeStats {
     /// Batched signature verification, on the verify pool.
     pub verify_cpu_ns: AtomicU64,
-    /// The pushing thread's own part of checking a batch: TaPoS and dedup lookups,
-    /// reservations and queueing (the hashing and authority lookups run on the verify
-    /// pool, beside the signatures).
+    /// The serial parts of checking a batch: TaPoS and dedup lookups, reservations and
+    /// queueing (they run on the verify pool too, between its parallel parts: hashing,
+    /// authority lookups and signatures).
     pub admit_cpu_ns: AtomicU64,
     /// Sealing blocks: selection, merkle root, signing and encoding.
     pub seal_cpu_ns: AtomicU64,
@@ -249,7 +249,6 @@ impl Intake {
 
     fn check_batch(inner: &Inner, txs: Vec<SignedTransaction>) -> Arc<BatchAcks> {
         use rayon::prelude::*;
-        let started = crate::chain::thread_cpu_ns();
         let cfg = &inner.config;
         let now = TimePointSec::now();
         // Stateless checks, encoding and hashing, in parallel and without any lock. Each
@@ -270,6 +269,8 @@ impl Intake {
                 Ok((verify::prepare_with(tx, id, digest, &*inner.state)?, len, leaf))
             })
             .collect();
+        // Serial parts only: a worker waiting in a parallel call may run other work.
+        let started = crate::chain::thread_cpu_ns();
         // TaPoS and duplicates: quick lookups, one short read lock for the whole batch.
         {
             let history = inner.history.read().expect("history lock");
@@ -297,14 +298,18 @@ impl Intake {
                 Err(e) => acks.refuse(i, e),
             }
         }
+        add_cpu_since(&inner.stats.admit_cpu_ns, started);
         let verdicts = verify::verify_all(&prepared, &*inner.state, &inner.stats.verify_cpu_ns);
-        let stopped = inner.stopped.lock().expect("stop lock").clone();
+        let started = crate::chain::thread_cpu_ns();
         let mut history = inner.history.write().expect("history lock");
         let mut queue = inner.queue.lock().expect("queue lock");
+        // Read under the queue lock: once the producer has drained the queue for the last
+        // time, it was already set, so nothing is queued after the last block.
+        let stopped = inner.stopped.lock().expect("stop lock").is_some();
         let mut accepted = 0;
         for ((p, v), (i, bytes, leaf)) in prepared.into_iter().zip(verdicts).zip(extra) {
             let admitted = v.and_then(|()| {
-                if stopped.is_some() {
+                if stopped {
                     return Err(IngestError::ShuttingDown);
                 }
                 if queue.len() >= cfg.queue_max {
@@ -323,7 +328,6 @@ impl Intake {
         // Before the queue lock is released: the producer cannot fill a slot yet.
         acks.expect(accepted);
         drop((queue, history));
-        // The calling thread blocks (using no CPU) while the pool runs the parallel parts.
         add_cpu_since(&inner.stats.admit_cpu_ns, started);
         acks
     }

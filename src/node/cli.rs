@@ -324,7 +324,7 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 16)]
         clients: usize,
         /// Rounds (each a baseline, then both phases); figures are medians.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 5)]
         rounds: usize,
         /// Chain log sync policy.
         #[arg(long, default_value = "always")]
