@@ -74,7 +74,9 @@ impl BatchAcks {
     fn fill(&self, index: u32, r: Result<Ack, IngestError>) {
         let mut s = self.slots.lock().expect("ack lock");
         s.results[index as usize] = Some(r);
-        s.waiting -= 1;
+        // Saturating: if the check panicked between queueing a slot and counting it, the
+        // pusher already has its error and nobody waits on this count.
+        s.waiting = s.waiting.saturating_sub(1);
         if s.waiting == 0 {
             self.done.notify_one();
         }

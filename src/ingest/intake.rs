@@ -420,8 +420,8 @@ impl Intake {
     /// (for the empty spare) and the selection made outside the lock, so admissions
     /// (which hold the history lock while they queue) never wait on it; what is left goes
     /// back in front of what arrived meanwhile, keeping arrival order. (While out, it does
-    /// not count towards `queue_max`: the bound may be passed by one selection's worth,
-    /// briefly.)
+    /// not count towards `queue_max`, nor `get_info`'s pending count: the bound may be
+    /// passed by one selection's worth, briefly.)
     fn select(&self) -> Vec<Pending> {
         let inner = &self.inner;
         let mut taken = inner.spare.lock().expect("spare lock");

@@ -3,7 +3,9 @@
 //! ed25519 signatures do not reveal their key, so each signature must be matched to a key
 //! of the authorizing accounts. The fast path pairs signature i with the i-th distinct key
 //! of the authorizations (in authorization order, keys in authority order: what `dawn
-//! push` and the SDK produce) and verifies all pairs of many transactions in batches of
+//! push` and the SDK produce; keys of delegated account permissions follow their
+//! authority's own, depth first, each permission visited once, where first met nearest
+//! the top) and verifies all pairs of many transactions in batches of
 //! 256 spread over a thread pool. A batch that fails sends its transactions down the slow
 //! path, which tries every signature against every candidate key one by one, so any
 //! signature order is accepted, only slower.
@@ -34,8 +36,8 @@ pub const REACHED_MAX: usize = 256;
 /// decoded key is 192 bytes): nothing is copied per transaction but these indices.
 #[derive(Debug, Clone, Copy)]
 struct KeyRef {
-    authority: u16,
-    key: u16,
+    authority: u32,
+    key: u32,
 }
 
 /// A transaction ready for signature checks: its digest and candidate keys.
@@ -52,7 +54,7 @@ pub struct Prepared {
     /// Each with the depth it was (nearest the top) reached at.
     reached: SmallVec<[(PermissionLevel, Arc<Authority>, u8); 2]>,
     /// Each distinct declared authorization, as an index into `reached`.
-    declared: SmallVec<[u16; 2]>,
+    declared: SmallVec<[u32; 2]>,
     /// Distinct keys of the reached authorities, in pairing order.
     candidates: SmallVec<[KeyRef; 2]>,
 }
@@ -66,7 +68,7 @@ impl Prepared {
     /// The `i`-th candidate key, in pairing order.
     pub fn candidate(&self, i: usize) -> &PublicKey {
         let r = self.candidates[i];
-        &self.reached[usize::from(r.authority)].1.keys[usize::from(r.key)].key
+        &self.reached[r.authority as usize].1.keys[r.key as usize].key
     }
 
     /// Adds `auth`, reached at `depth`, and depth first the authorities its account
@@ -79,9 +81,9 @@ impl Prepared {
         auth: Arc<Authority>,
         state: &dyn StateView,
         depth: usize,
-    ) -> Option<u16> {
+    ) -> Option<u32> {
         let at = match self.reached.iter().position(|(l, ..)| *l == level) {
-            Some(at) if usize::from(self.reached[at].2) <= depth => return Some(at as u16),
+            Some(at) if usize::from(self.reached[at].2) <= depth => return Some(at as u32),
             Some(at) => {
                 self.reached[at].2 = depth as u8;
                 at
@@ -89,14 +91,16 @@ impl Prepared {
             // Declared authorizations (depth 0) are always kept: they must be checked.
             None if depth > 0 && self.reached.len() >= REACHED_MAX => return None,
             None => {
-                let at = self.reached.len() as u16;
+                let at = self.reached.len();
+                // Bounded by the transaction's size (declared) plus REACHED_MAX; u32
+                // cannot wrap for any accepted transaction.
                 for (k, kw) in auth.keys.iter().enumerate() {
                     if !(0..self.candidates.len()).any(|i| *self.candidate(i) == kw.key) {
-                        self.candidates.push(KeyRef { authority: at, key: k as u16 });
+                        self.candidates.push(KeyRef { authority: at as u32, key: k as u32 });
                     }
                 }
                 self.reached.push((level, auth, depth as u8));
-                usize::from(at)
+                at
             }
         };
         if depth < AUTHORITY_DEPTH_MAX {
@@ -107,7 +111,7 @@ impl Prepared {
                 }
             }
         }
-        Some(at as u16)
+        Some(at as u32)
     }
 }
 
@@ -139,7 +143,7 @@ pub fn prepare_with(
     for a in 0..p.tx.transaction.actions.len() {
         for l in 0..p.tx.transaction.actions[a].authorization.len() {
             let level = p.tx.transaction.actions[a].authorization[l];
-            if p.declared.iter().any(|&d| p.reached[usize::from(d)].0 == level) {
+            if p.declared.iter().any(|&d| p.reached[d as usize].0 == level) {
                 continue;
             }
             let auth = state.permission(&level).ok_or(IngestError::UnknownAuthority(level))?;
@@ -164,7 +168,7 @@ fn slow_path(p: &Prepared, state: &dyn StateView) -> Result<(), IngestError> {
 fn satisfied(p: &Prepared, signed: &[&PublicKey], state: &dyn StateView) -> Result<(), IngestError> {
     let lookup = |l: &PermissionLevel| state.permission(l);
     for &d in &p.declared {
-        let (level, auth, _) = &p.reached[usize::from(d)];
+        let (level, auth, _) = &p.reached[d as usize];
         if !auth.satisfied_by(signed, &lookup, 0) {
             return Err(IngestError::MissingAuthority(*level));
         }
@@ -228,4 +232,103 @@ pub fn verify_all(
         }
     }
     out
+}
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::chain::{
+        n, Action, Bytes, KeyWeight, Name, PermissionLevelWeight, PrivateKey, TimePointSec, Transaction,
+    };
+
+    struct Perms(HashMap<PermissionLevel, Arc<Authority>>);
+
+    impl StateView for Perms {
+        fn account_exists(&self, account: Name) -> bool {
+            self.0.keys().any(|l| l.actor == account)
+        }
+        fn permission(&self, level: &PermissionLevel) -> Option<Arc<Authority>> {
+            self.0.get(level).cloned()
+        }
+    }
+
+    fn level(actor: &str) -> PermissionLevel {
+        PermissionLevel { actor: n(actor), permission: n("active") }
+    }
+
+    fn key(actor: &str) -> PublicKey {
+        PrivateKey::from_seed(actor.as_bytes()).public()
+    }
+
+    /// `actor`'s authority: its own key, then the given accounts' `active`.
+    fn authority(actor: &str, accounts: &[&str]) -> Arc<Authority> {
+        Arc::new(Authority {
+            threshold: 1,
+            keys: vec![KeyWeight { key: key(actor), weight: 1 }],
+            accounts: accounts
+                .iter()
+                .map(|a| PermissionLevelWeight { permission: level(a), weight: 1 })
+                .collect(),
+        })
+    }
+
+    fn tx(authorizers: &[&str]) -> SignedTransaction {
+        SignedTransaction {
+            transaction: Transaction {
+                expiration: TimePointSec(1),
+                ref_block_num: 0,
+                ref_block_prefix: 0,
+                max_cpu_us: 0,
+                max_net_bytes: 0,
+                delay_sec: 0,
+                read_scopes: vec![],
+                write_scopes: vec![],
+                actions: vec![Action {
+                    account: n("eosio.token"),
+                    name: n("transfer"),
+                    authorization: authorizers.iter().map(|a| level(a)).collect(),
+                    data: Bytes(vec![]),
+                }],
+            },
+            signatures: vec![],
+        }
+    }
+
+    #[test]
+    fn candidates_come_in_first_appearance_order_depth_first_each_level_once() {
+        // a -> [b, c], b -> [a, e], e -> [g]: a cycle between a and b. Each level is visited
+        // once, at its nearest depth: a, b, (a again: skipped), e, g, then c.
+        let state = Perms(HashMap::from([
+            (level("a"), authority("a", &["b", "c"])),
+            (level("b"), authority("b", &["a", "e"])),
+            (level("c"), authority("c", &[])),
+            (level("e"), authority("e", &["g"])),
+            (level("g"), authority("g", &[])),
+        ]));
+        let p = prepare_with(tx(&["a", "a"]), TxId(Checksum256::hash(b"t")), Checksum256::hash(b"d"), &state)
+            .unwrap();
+        let order: Vec<PublicKey> = (0..p.candidate_count()).map(|i| *p.candidate(i)).collect();
+        assert_eq!(order, ["a", "b", "e", "g", "c"].map(key));
+        assert_eq!(p.declared.len(), 1, "a repeated authorization is checked once");
+    }
+
+    #[test]
+    fn delegation_visits_are_bounded() {
+        // Two accounts delegating to each other twice over: 2^depth paths without a bound.
+        let state = Perms(HashMap::from([
+            (level("a"), authority("a", &["b", "bb"])),
+            (level("b"), authority("b", &["a", "aa"])),
+            (level("aa"), authority("aa", &["b", "bb"])),
+            (level("bb"), authority("bb", &["a", "aa"])),
+        ]));
+        let p =
+            prepare_with(tx(&["a"]), TxId(Checksum256::hash(b"t")), Checksum256::hash(b"d"), &state).unwrap();
+        assert_eq!(p.candidate_count(), 4);
+        assert_eq!(p.reached.len(), 4, "each level is visited once");
+        assert!(matches!(
+            prepare_with(tx(&["nobody"]), TxId(Checksum256::hash(b"t")), Checksum256::hash(b"d"), &state),
+            Err(IngestError::UnknownAuthority(_))
+        ));
+    }
 }
