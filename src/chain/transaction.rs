@@ -130,6 +130,26 @@ pub struct SignedTransaction {
 }
 
 impl SignedTransaction {
+    /// A transaction with one action, expiring at `expiration`, all else zero and no
+    /// signatures: a fixture for unit tests.
+    #[cfg(test)]
+    pub(crate) fn unsigned_with(expiration: TimePointSec, action: Action) -> Self {
+        Self {
+            transaction: Transaction {
+                expiration,
+                ref_block_num: 0,
+                ref_block_prefix: 0,
+                max_cpu_us: 0,
+                max_net_bytes: 0,
+                delay_sec: 0,
+                read_scopes: vec![],
+                write_scopes: vec![],
+                actions: vec![action],
+            },
+            signatures: vec![],
+        }
+    }
+
     /// Signs `transaction` with each key.
     pub fn sign(transaction: Transaction, keys: &[&super::PrivateKey], chain: &ChainId) -> Self {
         let d = transaction.signing_digest(chain);

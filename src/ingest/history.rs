@@ -200,25 +200,15 @@ mod tests {
 
     /// An unsigned one-action transaction expiring at `expiration`, unique by `data`.
     fn tx(expiration: u32, data: Vec<u8>) -> SignedTransaction {
-        SignedTransaction {
-            transaction: Transaction {
-                expiration: TimePointSec(expiration),
-                ref_block_num: 0,
-                ref_block_prefix: 0,
-                max_cpu_us: 0,
-                max_net_bytes: 0,
-                delay_sec: 0,
-                read_scopes: vec![],
-                write_scopes: vec![],
-                actions: vec![crate::chain::Action {
-                    account: n("a"),
-                    name: n("b"),
-                    authorization: vec![],
-                    data: crate::chain::Bytes(data),
-                }],
+        SignedTransaction::unsigned_with(
+            TimePointSec(expiration),
+            crate::chain::Action {
+                account: n("a"),
+                name: n("b"),
+                authorization: vec![],
+                data: crate::chain::Bytes(data),
             },
-            signatures: vec![],
-        }
+        )
     }
 
     /// The block after `previous`, at `time`, holding `txs`.

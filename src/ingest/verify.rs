@@ -238,9 +238,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::chain::{
-        n, Action, Bytes, KeyWeight, Name, PermissionLevelWeight, PrivateKey, TimePointSec, Transaction,
-    };
+    use crate::chain::{n, Action, Bytes, KeyWeight, Name, PermissionLevelWeight, PrivateKey, TimePointSec};
 
     struct Perms(HashMap<PermissionLevel, Arc<Authority>>);
 
@@ -274,25 +272,15 @@ mod tests {
     }
 
     fn tx(authorizers: &[&str]) -> SignedTransaction {
-        SignedTransaction {
-            transaction: Transaction {
-                expiration: TimePointSec(1),
-                ref_block_num: 0,
-                ref_block_prefix: 0,
-                max_cpu_us: 0,
-                max_net_bytes: 0,
-                delay_sec: 0,
-                read_scopes: vec![],
-                write_scopes: vec![],
-                actions: vec![Action {
-                    account: n("eosio.token"),
-                    name: n("transfer"),
-                    authorization: authorizers.iter().map(|a| level(a)).collect(),
-                    data: Bytes(vec![]),
-                }],
+        SignedTransaction::unsigned_with(
+            TimePointSec(1),
+            Action {
+                account: n("eosio.token"),
+                name: n("transfer"),
+                authorization: authorizers.iter().map(|a| level(a)).collect(),
+                data: Bytes(vec![]),
             },
-            signatures: vec![],
-        }
+        )
     }
 
     #[test]
