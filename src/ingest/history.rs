@@ -176,16 +176,6 @@ impl History {
         self.head = Some(Head { num, id, time: block.header.timestamp, producer: block.header.producer });
     }
 
-    /// Where a transaction landed, if in a block.
-    pub fn placement(&self, id: &TxId) -> Option<Placement> {
-        self.seen.get(id).copied().flatten()
-    }
-
-    /// Is `id` waiting for a block (accepted by intake, not yet sealed)?
-    pub fn is_pending(&self, id: &TxId) -> bool {
-        self.seen.get(id).is_some_and(Option::is_none)
-    }
-
     /// What is known of `id` within the expiration window: `None` if nothing, else where
     /// it landed (`None` inside: accepted, waiting for a block). One lookup for both.
     pub fn seen(&self, id: &TxId) -> Option<Option<Placement>> {
@@ -235,11 +225,11 @@ mod tests {
             h.reserve(t.id(), t.transaction.expiration).unwrap();
         }
         h.release(&refused.id());
-        assert!(!h.is_pending(&refused.id()));
+        assert_eq!(h.seen(&refused.id()), None, "no longer pending");
         h.reserve(refused.id(), refused.transaction.expiration).expect("a released id may come again");
         h.apply_block(&block(&chain, h.head_id(), 1, vec![sealed.clone()]));
         h.release(&sealed.id());
-        assert_eq!(h.placement(&sealed.id()), Some(Placement { block: BlockNum(1), index: 0 }));
+        assert_eq!(h.seen(&sealed.id()), Some(Some(Placement { block: BlockNum(1), index: 0 })));
         assert!(matches!(
             h.reserve(sealed.id(), sealed.transaction.expiration),
             Err(IngestError::Duplicate(_))

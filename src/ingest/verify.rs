@@ -233,6 +233,7 @@ pub fn verify_all(
     }
     out
 }
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -318,5 +319,49 @@ mod tests {
             prepare_with(tx(&["nobody"]), TxId(Checksum256::hash(b"t")), Checksum256::hash(b"d"), &state),
             Err(IngestError::UnknownAuthority(_))
         ));
+        // A delegation wider than the bound: REACHED_MAX authorities are visited in all,
+        // the declared one included, so only their keys are candidates.
+        let wide: Vec<String> = (0..REACHED_MAX + 20)
+            .map(|i| format!("w{}{}", char::from(b'a' + (i / 26) as u8), char::from(b'a' + (i % 26) as u8)))
+            .collect();
+        let names: Vec<&str> = wide.iter().map(String::as_str).collect();
+        let mut perms: HashMap<_, _> = names.iter().map(|w| (level(w), authority(w, &[]))).collect();
+        perms.insert(level("a"), authority("a", &names));
+        let p =
+            prepare_with(tx(&["a"]), TxId(Checksum256::hash(b"t")), Checksum256::hash(b"d"), &Perms(perms))
+                .unwrap();
+        assert_eq!(p.candidate_count(), REACHED_MAX);
+    }
+
+    /// `tx(authorizers)` prepared and signed by `signers`' keys, in that order.
+    fn signed(state: &Perms, authorizers: &[&str], signers: &[&str]) -> Prepared {
+        let digest = Checksum256::hash(authorizers.concat().as_bytes());
+        let mut t = tx(authorizers);
+        t.signatures = signers.iter().map(|s| PrivateKey::from_seed(s.as_bytes()).sign(&digest)).collect();
+        prepare_with(t, TxId(digest), digest, state).unwrap()
+    }
+
+    #[test]
+    fn any_signature_order_is_accepted_and_a_bad_signature_is_named() {
+        let state = Perms(HashMap::from([
+            (level("a"), authority("a", &[])),
+            (level("b"), authority("b", &[])),
+            (level("c"), authority("c", &[])),
+        ]));
+        let batch = vec![
+            // Pairing order: the fast path.
+            signed(&state, &["a", "b"], &["a", "b"]),
+            // Reversed: the batch fails, the slow path matches each signature.
+            signed(&state, &["a", "b"], &["b", "a"]),
+            // A stranger's signature in second place.
+            signed(&state, &["a", "c"], &["a", "zz"]),
+            // Only one of two required authorities signed.
+            signed(&state, &["a", "c"], &["a"]),
+        ];
+        let busy = AtomicU64::new(0);
+        let r = verify_all(&batch, &state, &busy);
+        assert!(r[0].is_ok() && r[1].is_ok(), "{r:?}");
+        assert!(matches!(r[2], Err(IngestError::BadSignature { index: 1 })), "{:?}", r[2]);
+        assert!(matches!(&r[3], Err(IngestError::MissingAuthority(l)) if *l == level("c")), "{:?}", r[3]);
     }
 }

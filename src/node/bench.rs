@@ -345,13 +345,27 @@ fn push_in_process(
         }
         ok
     });
+    let figures = phase_figures("in-process", txs.len(), accepted, start, cpu0);
+    pb.finish_and_clear();
+    figures
+}
+
+/// A phase's rate of acknowledged transactions and the share of cores busy meanwhile,
+/// from its start time and process CPU reading; an error unless all `pushed` were
+/// `accepted`.
+fn phase_figures(
+    phase: &str,
+    pushed: usize,
+    accepted: usize,
+    start: Instant,
+    cpu0: Option<f64>,
+) -> anyhow::Result<(f64, Option<f64>)> {
     let secs = start.elapsed().as_secs_f64();
     let busy = cpu0.zip(cpu_seconds()).map(|(a, b)| (b - a) / secs / rayon::current_num_threads() as f64);
-    pb.finish_and_clear();
-    if accepted != txs.len() {
-        bail!("in-process phase: {accepted} of {} transactions accepted", txs.len());
+    if accepted != pushed {
+        bail!("{phase} phase: {accepted} of {pushed} transactions accepted");
     }
-    Ok((txs.len() as f64 / secs, busy))
+    Ok((pushed as f64 / secs, busy))
 }
 
 /// Pushes `txs` over loopback HTTP (binary push_transactions) from `plan.clients` tasks;
@@ -395,11 +409,7 @@ fn push_http(
         }
         anyhow::Ok(ok)
     })?;
-    let secs = start.elapsed().as_secs_f64();
-    let busy = cpu0.zip(cpu_seconds()).map(|(a, b)| (b - a) / secs / rayon::current_num_threads() as f64);
+    let figures = phase_figures("HTTP", txs.len(), accepted, start, cpu0);
     pb.finish_and_clear();
-    if accepted != txs.len() {
-        bail!("HTTP phase: {accepted} of {} transactions accepted", txs.len());
-    }
-    Ok((txs.len() as f64 / secs, busy))
+    figures
 }
