@@ -356,11 +356,24 @@ impl Executor {
     /// the results to the results log. All parallel work (waves, hashing) runs on this
     /// executor's `threads` workers.
     pub fn execute_block(&mut self, block: &SignedBlock) -> BlockResults {
+        self.execute_block_encoded(block).0
+    }
+
+    /// As [`Executor::execute_block`], also returning the results' encoding (the results
+    /// log record), assembled from the per-transaction encodings the results root was
+    /// hashed over: each result is encoded once.
+    pub fn execute_block_record(&mut self, block: &SignedBlock) -> (BlockResults, Vec<u8>) {
+        let (results, encoded) = self.execute_block_encoded(block);
+        let record = results.record(&encoded);
+        (results, record)
+    }
+
+    fn execute_block_encoded(&mut self, block: &SignedBlock) -> (BlockResults, Vec<Vec<u8>>) {
         let pool = self.pool.clone();
         pool.install(|| self.execute_block_on_pool(block))
     }
 
-    fn execute_block_on_pool(&mut self, block: &SignedBlock) -> BlockResults {
+    fn execute_block_on_pool(&mut self, block: &SignedBlock) -> (BlockResults, Vec<Vec<u8>>) {
         let facts = BlockFacts { num: block.header.block_num(), time: block.header.timestamp };
         let mut setup = Vec::new();
         let items = self.items(block, facts, &mut setup);
@@ -437,7 +450,7 @@ impl Executor {
         // in the results depends on the state; this keeps the workers busy while the row
         // maps are written.
         let this = &mut *self;
-        let (state_root, (transactions, results_root)) = rayon::join(
+        let (state_root, (transactions, (encoded, results_root))) = rayon::join(
             move || {
                 let shared = this.store.clone();
                 let mut store = shared.write().expect("state lock");
@@ -475,8 +488,8 @@ impl Executor {
                     })
                     .collect();
                 prune_traces(&mut transactions);
-                let root = BlockResults::compute_root(&transactions);
-                (transactions, root)
+                let encoded_and_root = BlockResults::encode_and_root(&transactions);
+                (transactions, encoded_and_root)
             },
         );
         self.contracts.accounts_before.clear();
@@ -488,7 +501,7 @@ impl Executor {
             results_root,
         };
         self.head = Some(ExecutedHead { num: facts.num, state_root, results_root });
-        results
+        (results, encoded)
     }
 
     /// Applies one wave's row writes (their root delta computed by the workers), notes the

@@ -238,13 +238,13 @@ impl ExecStage {
             return Err(ExecError::BadBlock { offset: offset.0, detail: format!("holds block {num}") });
         }
         self.check_claimed_roots(&block)?;
-        let results = self.executor.write().expect("executor lock").execute_block(&block);
+        let (results, bytes) = self.executor.write().expect("executor lock").execute_block_record(&block);
         let stats = &self.view.stats;
         let executed = Instant::now();
         stats.execute_ns.fetch_add((executed - started).as_nanos() as u64, Ordering::Relaxed);
         stats.blocks.fetch_add(1, Ordering::Relaxed);
         stats.transactions.fetch_add(block.transactions.len() as u64, Ordering::Relaxed);
-        let bytes = codec::encode(&results);
+        debug_assert_eq!(bytes, codec::encode(&results), "a record assembled from its parts");
         if offset.0 < self.results.next_offset().0 {
             let stored = self.results.get(offset).map_err(|e| log_err("results log read")(e.to_string()))?;
             if stored.data[..] != bytes[..] {

@@ -122,6 +122,10 @@ pub struct PipelineArgs {
     /// (compare `rss_growth_bytes_per_tx`).
     #[arg(long, default_value_t = 1)]
     pub duration_factor: usize,
+    /// Child runs per configuration; each configuration reports its median run (by
+    /// efficiency), and every run's efficiency is listed (the machine's speed drifts).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Directory for the temporary data directory (the disk to measure).
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
@@ -255,6 +259,13 @@ pub struct RunReport {
     pub transactions: usize,
     /// Blocks they landed in.
     pub blocks: usize,
+    /// The efficiency of every round of this configuration, in run order; this report is
+    /// the median one's.
+    #[serde(default)]
+    pub efficiency_rounds: Vec<f64>,
+    /// The tps of every round, in run order.
+    #[serde(default)]
+    pub tps_rounds: Vec<f64>,
 }
 
 /// The figures printed by `dawn bench --json`.
@@ -340,9 +351,16 @@ pub fn run_all(args: &PipelineArgs) -> anyhow::Result<PipelineReport> {
     let mut runs = Vec::new();
     let mut transaction_bytes = 0;
     for cores in configs {
-        let out = spawn_child(args, &allowed[..cores.min(allowed.len())], cores)?;
-        transaction_bytes = out.transaction_bytes;
-        runs.push(out.run);
+        let mut rounds = Vec::with_capacity(args.rounds);
+        for round in 0..args.rounds {
+            if args.rounds > 1 {
+                eprintln!("{cores} core(s): round {} of {}", round + 1, args.rounds);
+            }
+            let out = spawn_child(args, &allowed[..cores.min(allowed.len())], cores)?;
+            transaction_bytes = out.transaction_bytes;
+            rounds.push(out.run);
+        }
+        runs.push(median_round(rounds));
     }
     let first = &runs[0];
     let last = runs.last().expect("a run");
@@ -370,9 +388,27 @@ pub fn run_all(args: &PipelineArgs) -> anyhow::Result<PipelineReport> {
     })
 }
 
+/// The median round by efficiency (the upper one of an even count), with every round's
+/// efficiency and tps in run order.
+fn median_round(mut rounds: Vec<RunReport>) -> RunReport {
+    let efficiency_rounds: Vec<f64> = rounds.iter().map(|r| r.efficiency).collect();
+    let tps_rounds: Vec<f64> = rounds.iter().map(|r| r.tps).collect();
+    rounds.sort_by(|a, b| a.efficiency.total_cmp(&b.efficiency));
+    let mut median = rounds.swap_remove(rounds.len() / 2);
+    median.efficiency_rounds = efficiency_rounds;
+    median.tps_rounds = tps_rounds;
+    median
+}
+
 fn check_args(a: &PipelineArgs) -> anyhow::Result<()> {
-    if a.accounts < 4 || a.transactions == 0 || a.batch == 0 || a.clients == 0 || a.subscribers == 0 {
-        bail!("need at least 4 accounts and 1 transaction, batch, client and subscriber");
+    if a.accounts < 4
+        || a.transactions == 0
+        || a.batch == 0
+        || a.clients == 0
+        || a.subscribers == 0
+        || a.rounds == 0
+    {
+        bail!("need at least 4 accounts and 1 transaction, batch, client, subscriber and round");
     }
     if a.block_interval_ms == 0 {
         bail!("--block-interval-ms must be positive");
@@ -1106,6 +1142,8 @@ async fn measure(
         },
         transactions: count,
         blocks: blocks.len(),
+        efficiency_rounds: Vec::new(),
+        tps_rounds: Vec::new(),
     })
 }
 
@@ -1132,6 +1170,10 @@ fn print_table(r: &PipelineReport) {
     row("tps (submit to delivered, applied)", each(&|x| format!("{:.0}", x.tps)));
     row("verify_batch_per_s (ceiling)", each(&|x| format!("{:.0}", x.verify_batch_per_s)));
     row("tps / verify_batch_per_s", each(&|x| format!("{:.2}", x.efficiency)));
+    if r.runs.iter().any(|x| x.efficiency_rounds.len() > 1) {
+        let list = |v: &[f64]| v.iter().map(|e| format!("{e:.2}")).collect::<Vec<_>>().join(" ");
+        row("  every round (the median is reported)", each(&|x| list(&x.efficiency_rounds)));
+    }
     row("accepted tps (submit to durable ack)", each(&|x| format!("{:.0}", x.accepted_tps)));
     row("latency ms p50/p99/max: ack", each(&|x| lat(&x.ack)));
     row("  applied", each(&|x| lat(&x.applied)));

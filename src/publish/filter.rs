@@ -148,22 +148,26 @@ impl Filter {
     }
 }
 
+/// A sorted, deduplicated list of names; a transaction's lists are short, so they are kept
+/// inline (no allocation for up to four names).
+pub type Names = smallvec::SmallVec<[Name; 4]>;
+
 /// The names a result touches, each list sorted and deduplicated: what filters look at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxFacts {
     /// Its receipt status.
     pub status: TransactionStatus,
     /// Accounts of its actions (declared and inline, from the traces).
-    pub contracts: Vec<Name>,
+    pub contracts: Names,
     /// Names of those actions.
-    pub actions: Vec<Name>,
+    pub actions: Names,
     /// Actors authorizing those actions.
-    pub actors: Vec<Name>,
+    pub actors: Names,
     /// Declared read and write scopes (empty for deferred deliveries, whose declarations
     /// are not in the logs).
-    pub scopes: Vec<Name>,
+    pub scopes: Names,
     /// Declared write scopes.
-    pub write_scopes: Vec<Name>,
+    pub write_scopes: Names,
 }
 
 impl TxFacts {
@@ -171,10 +175,10 @@ impl TxFacts {
     /// `block`. The declared actions count even when the transaction failed before running
     /// them (its traces are then short).
     pub fn of(result: &TxResult, block: &SignedBlock) -> Self {
-        let mut contracts = Vec::new();
-        let mut actions = Vec::new();
-        let mut actors = Vec::new();
-        let (mut scopes, mut write_scopes) = (Vec::new(), Vec::new());
+        let mut contracts = Names::new();
+        let mut actions = Names::new();
+        let mut actors = Names::new();
+        let (mut scopes, mut write_scopes) = (Names::new(), Names::new());
         let mut add = |a: &crate::chain::Action| {
             contracts.push(a.account);
             actions.push(a.name);
@@ -206,14 +210,14 @@ mod tests {
 
     fn facts(contracts: &[&str], actors: &[&str], status: TransactionStatus) -> TxFacts {
         let names = |v: &[&str]| {
-            let mut v: Vec<Name> = v.iter().map(|s| n(s)).collect();
+            let mut v: Names = v.iter().map(|s| n(s)).collect();
             v.sort_unstable();
             v
         };
         TxFacts {
             status,
             contracts: names(contracts),
-            actions: vec![n("transfer")],
+            actions: names(&["transfer"]),
             actors: names(actors),
             scopes: names(actors),
             write_scopes: names(actors),
