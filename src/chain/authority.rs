@@ -167,7 +167,7 @@ mod tests {
         let mut table = HashMap::new();
         for layer in 1..=layers {
             for i in 0..fan {
-                let auth = if layer == layers { Authority::single_key(key.clone()) } else { next(layer + 1) };
+                let auth = if layer == layers { Authority::single_key(*key) } else { next(layer + 1) };
                 table.insert(level(layer_name(layer, i)), Arc::new(auth));
             }
         }
@@ -188,12 +188,12 @@ mod tests {
         };
         // Within the depth limit: layer 6 is as deep as delegation goes, and its accounts
         // delegate further, so nothing is met.
-        assert!(!root.satisfied_by(&[key.clone()], &lookup, 0));
+        assert!(!root.satisfied_by(&[key], &lookup, 0));
         assert!(lookups.get() <= 8 * AUTHORITY_DEPTH_MAX, "{} lookups", lookups.get());
         // Five layers end in the key: met, through every path; a wrong key is not.
         let (shallow, table5) = layered(8, 5, &key);
         let lookup5 = |l: &PermissionLevel| table5.get(l).cloned();
-        assert!(shallow.satisfied_by(&[key.clone()], &lookup5, 0));
+        assert!(shallow.satisfied_by(&[key], &lookup5, 0));
         assert!(!shallow.satisfied_by(&[other], &lookup5, 0));
     }
 
@@ -222,7 +222,7 @@ mod tests {
             chain("c5", n("target")),
             chain("target", n("holder")),
         ]);
-        table.insert(level(n("holder")), Arc::new(Authority::single_key(key.clone())));
+        table.insert(level(n("holder")), Arc::new(Authority::single_key(key)));
         let root = Authority {
             threshold: 1,
             keys: Vec::new(),
