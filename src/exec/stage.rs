@@ -231,20 +231,28 @@ impl ExecStage {
 
     fn execute_record(&self, offset: Offset, data: &[u8]) -> Result<(), ExecError> {
         let started = Instant::now();
-        let block: SignedBlock = codec::decode(data, BLOCK_BYTES_MAX)
-            .map_err(|e| ExecError::BadBlock { offset: offset.0, detail: e.to_string() })?;
+        // The producer leaves the block it appended decoded; a block from elsewhere (sync,
+        // replay) is decoded here.
+        let block: Arc<SignedBlock> = match self.chain.decoded::<SignedBlock>(offset) {
+            Some((block, _)) => block,
+            None => Arc::new(
+                codec::decode(data, BLOCK_BYTES_MAX)
+                    .map_err(|e| ExecError::BadBlock { offset: offset.0, detail: e.to_string() })?,
+            ),
+        };
         let num = block.header.block_num();
         if u64::from(num.0) != offset.0 + 1 {
             return Err(ExecError::BadBlock { offset: offset.0, detail: format!("holds block {num}") });
         }
         self.check_claimed_roots(&block)?;
         let (results, bytes) = self.executor.write().expect("executor lock").execute_block_record(&block);
+        let results = Arc::new(results);
         let stats = &self.view.stats;
         let executed = Instant::now();
         stats.execute_ns.fetch_add((executed - started).as_nanos() as u64, Ordering::Relaxed);
         stats.blocks.fetch_add(1, Ordering::Relaxed);
         stats.transactions.fetch_add(block.transactions.len() as u64, Ordering::Relaxed);
-        debug_assert_eq!(bytes, codec::encode(&results), "a record assembled from its parts");
+        debug_assert_eq!(bytes, codec::encode(&*results), "a record assembled from its parts");
         if offset.0 < self.results.next_offset().0 {
             let stored = self.results.get(offset).map_err(|e| log_err("results log read")(e.to_string()))?;
             if stored.data[..] != bytes[..] {
@@ -261,6 +269,7 @@ impl ExecStage {
                 return Err(ExecError::Diverged { block: num.0, detail });
             }
         } else {
+            let record_bytes = bytes.len();
             let a =
                 self.results.append(&[bytes]).map_err(|e| log_err("results log append")(e.to_string()))?;
             if a.first != offset {
@@ -269,6 +278,8 @@ impl ExecStage {
                     a.first
                 )));
             }
+            // Publish reads these results back at the head: it takes them decoded.
+            self.results.keep_decoded(a.first, results.clone(), record_bytes);
             self.results
                 .wait_durable_blocking(a.last())
                 .map_err(|e| log_err("results log sync")(e.to_string()))?;

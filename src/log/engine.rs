@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::config::{Config, SyncPolicy};
+use super::decoded::{DecodedCache, DecodedValue};
 use super::error::{AppendError, DurabilityError, OpenError, PruneError, ReadError};
 use super::format::{self, Footer, IndexEntry, BATCH_OVERHEAD, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
 use super::recovery::{self, RecoveryReport, LOCK_NAME};
@@ -150,6 +151,7 @@ struct Shared {
     watermark: Arc<Watermark>,
     syncer: Mutex<Option<JoinHandle<()>>>,
     report: RecoveryReport,
+    decoded: DecodedCache,
     _lock: Option<File>,
 }
 
@@ -260,6 +262,7 @@ impl Log {
                 watermark,
                 syncer: Mutex::new(syncer),
                 report: rec.report,
+                decoded: DecodedCache::default(),
                 _lock: lock,
             }),
         })
@@ -459,6 +462,25 @@ impl Log {
             tracing::warn!(target: "dawn::log", error = %e, "retention pruning failed; will retry at the next roll");
         }
         Ok(())
+    }
+
+    /// Leaves `value`, the decoded record at `offset` (`record_bytes` long), for readers
+    /// that would decode it again ([`Log::decoded`]). The caller promises that the record
+    /// at `offset` is the encoding of `value`: the value it just appended, or one decoded
+    /// from that record. Bounded: see [`super::decoded`].
+    pub fn keep_decoded(&self, offset: Offset, value: DecodedValue, record_bytes: usize) {
+        self.shared.decoded.keep(offset.0, value, record_bytes);
+    }
+
+    /// The decoded record at `offset`, as kept by [`Log::keep_decoded`], with the record's
+    /// length: only once the record is durable and while it is not pruned (when
+    /// [`Log::get`] would return it), and only if it was kept as a `T`.
+    pub fn decoded<T: Send + Sync + 'static>(&self, offset: Offset) -> Option<(Arc<T>, usize)> {
+        if offset.0 >= self.durable_end().0 || offset.0 < self.oldest_offset().0 {
+            return None;
+        }
+        let (value, len) = self.shared.decoded.get(offset.0)?;
+        value.downcast::<T>().ok().map(|v| (v, len))
     }
 
     /// Waits until record `offset` is durable.

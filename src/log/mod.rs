@@ -45,6 +45,7 @@ pub mod bench;
 pub mod cli;
 mod config;
 pub mod crash;
+pub mod decoded;
 mod engine;
 mod error;
 pub mod format;

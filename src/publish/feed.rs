@@ -33,9 +33,9 @@ pub struct FeedBlock {
     /// The block's id.
     pub id: BlockId,
     /// The signed block from the chain log.
-    pub block: SignedBlock,
+    pub block: Arc<SignedBlock>,
     /// Its results from the results log.
-    pub results: BlockResults,
+    pub results: Arc<BlockResults>,
     /// What filters look at, per result.
     pub facts: Vec<TxFacts>,
     /// Encoded transaction messages per projection (receipts, full), each built on first
@@ -47,17 +47,30 @@ pub struct FeedBlock {
     pub bytes: usize,
 }
 
+/// Decodes a chain or results record of block `num`.
+fn decode_record<T: serde::de::DeserializeOwned>(num: BlockNum, bytes: &[u8]) -> Result<T, SourceError> {
+    codec::decode(bytes, RECORD_BYTES_MAX).map_err(|e| SourceError::Corrupt { num, detail: e.to_string() })
+}
+
 impl FeedBlock {
     /// Decodes block `num` from its chain and results records, checking that they agree.
     pub fn decode(num: BlockNum, chain: &[u8], results: &[u8]) -> Result<Self, SourceError> {
+        let block = decode_record::<SignedBlock>(num, chain)?;
+        let decoded = decode_record::<BlockResults>(num, results)?;
+        Self::from_parts(num, (Arc::new(block), chain.len()), (Arc::new(decoded), results.len()))
+    }
+
+    /// Block `num` from its decoded chain and results records, each with its record's
+    /// length, checking that they agree.
+    pub fn from_parts(
+        num: BlockNum,
+        (block, chain_len): (Arc<SignedBlock>, usize),
+        (results, results_len): (Arc<BlockResults>, usize),
+    ) -> Result<Self, SourceError> {
         // Decoded, a block takes about three times its encoding (vectors, strings and
         // shared actions), and each projection's encoded messages about one more.
-        let bytes = (chain.len() + results.len()) * DECODED_BYTES_PER_ENCODED_BYTE;
+        let bytes = (chain_len + results_len) * DECODED_BYTES_PER_ENCODED_BYTE;
         let corrupt = |detail: String| SourceError::Corrupt { num, detail };
-        let block: SignedBlock =
-            codec::decode(chain, RECORD_BYTES_MAX).map_err(|e| corrupt(e.to_string()))?;
-        let results: BlockResults =
-            codec::decode(results, RECORD_BYTES_MAX).map_err(|e| corrupt(e.to_string()))?;
         let id = block.header.id();
         if block.header.block_num() != num || results.block_num != num || results.block_id != id {
             return Err(corrupt(format!(
@@ -354,9 +367,22 @@ impl Feed {
     /// Reads and decodes block `num` from the logs.
     fn load(&self, num: BlockNum) -> Result<Arc<FeedBlock>, SourceError> {
         let off = Offset(u64::from(num.0) - 1);
-        let chain = self.chain.get(off).map_err(|e| self.read_error(num, e))?;
-        let results = self.results.get(off).map_err(|e| self.read_error(num, e))?;
-        Ok(Arc::new(FeedBlock::decode(num, &chain.data, &results.data)?))
+        // At the head, the producer and exec left these records decoded.
+        let block = match self.chain.decoded::<SignedBlock>(off) {
+            Some(kept) => kept,
+            None => {
+                let r = self.chain.get(off).map_err(|e| self.read_error(num, e))?;
+                (Arc::new(decode_record(num, &r.data)?), r.data.len())
+            }
+        };
+        let results = match self.results.decoded::<BlockResults>(off) {
+            Some(kept) => kept,
+            None => {
+                let r = self.results.get(off).map_err(|e| self.read_error(num, e))?;
+                (Arc::new(decode_record(num, &r.data)?), r.data.len())
+            }
+        };
+        Ok(Arc::new(FeedBlock::from_parts(num, block, results)?))
     }
 
     fn insert(&self, block: &Arc<FeedBlock>) {

@@ -1,0 +1,95 @@
+//! Decoded forms of the newest records, handed over by whoever already holds them.
+//!
+//! A record's writer usually has the value it encoded (the producer its block, exec its
+//! results), and a reader at the head would otherwise read the bytes back and decode them
+//! again. The writer leaves the value here with [`super::Log::keep_decoded`]; a reader asks
+//! [`super::Log::decoded`] first and falls back to reading the record.
+//!
+//! # Invariant
+//! An entry is the value whose encoding is the record at its offset: the caller of
+//! `keep_decoded` promises it (the value it just encoded and appended, or the decode of the
+//! record's bytes). Records never change once appended, so an entry stays true until
+//! evicted. Readers see an entry only for a durable, unpruned offset, exactly as they
+//! would see the record, so the cache changes what is decoded, never what is visible.
+//!
+//! Bounded: at most [`DECODED_RECORDS_MAX`] entries and [`DECODED_RECORD_BYTES_MAX`] of
+//! record bytes, the oldest evicted first.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// Most entries kept.
+pub const DECODED_RECORDS_MAX: usize = 16;
+
+/// Most record bytes (the encodings of the values kept) covered by the entries.
+pub const DECODED_RECORD_BYTES_MAX: usize = 8 << 20;
+
+/// A decoded value, of whatever type its writer and readers agree on.
+pub type DecodedValue = Arc<dyn Any + Send + Sync>;
+
+struct Entry {
+    offset: u64,
+    value: DecodedValue,
+    record_bytes: usize,
+}
+
+/// The newest records' decoded values, oldest first.
+#[derive(Default)]
+pub(super) struct DecodedCache {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: VecDeque<Entry>,
+    record_bytes: usize,
+}
+
+impl DecodedCache {
+    /// Keeps `value` as the decoded record at `offset` (`record_bytes` long), evicting the
+    /// oldest entries past the bounds. A second value for one offset replaces the first.
+    pub(super) fn keep(&self, offset: u64, value: DecodedValue, record_bytes: usize) {
+        let mut c = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(i) = c.entries.iter().position(|e| e.offset == offset) {
+            let old = c.entries.remove(i).expect("found");
+            c.record_bytes -= old.record_bytes;
+        }
+        c.record_bytes += record_bytes;
+        c.entries.push_back(Entry { offset, value, record_bytes });
+        while c.entries.len() > 1
+            && (c.entries.len() > DECODED_RECORDS_MAX || c.record_bytes > DECODED_RECORD_BYTES_MAX)
+        {
+            let old = c.entries.pop_front().expect("more than one");
+            c.record_bytes -= old.record_bytes;
+        }
+    }
+
+    /// The value kept for `offset` and its record's length, if any.
+    pub(super) fn get(&self, offset: u64) -> Option<(DecodedValue, usize)> {
+        let c = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Newest first: readers at the head ask for the newest records.
+        c.entries.iter().rev().find(|e| e.offset == offset).map(|e| (e.value.clone(), e.record_bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_by_count_and_bytes() {
+        let c = DecodedCache::default();
+        for i in 0..(DECODED_RECORDS_MAX as u64 + 10) {
+            c.keep(i, Arc::new(i), 10);
+        }
+        assert!(c.get(9).is_none(), "the oldest are evicted");
+        let (v, len) = c.get(DECODED_RECORDS_MAX as u64 + 9).unwrap();
+        assert_eq!((*v.downcast::<u64>().unwrap(), len), (DECODED_RECORDS_MAX as u64 + 9, 10));
+        c.keep(1000, Arc::new(1000u64), DECODED_RECORD_BYTES_MAX);
+        assert!(c.get(1000).is_some(), "one entry is kept whatever its size");
+        assert!(c.get(DECODED_RECORDS_MAX as u64 + 9).is_none(), "evicted for bytes");
+        c.keep(1000, Arc::new("replaced"), 5);
+        assert_eq!(*c.get(1000).unwrap().0.downcast::<&str>().unwrap(), "replaced");
+    }
+}
