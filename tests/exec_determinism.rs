@@ -126,12 +126,20 @@ fn run(
             "setup failed: {r:?}"
         );
     }
+    // The results record exec appends (assembled from each result's encoding) is the
+    // codec's encoding of the results it keeps decoded for publish, and decodes back to them.
+    let execute = |ex: &mut Executor, block: &dawn::chain::SignedBlock| {
+        let (results, record) = ex.execute_block_record(block);
+        assert_eq!(record, dawn::chain::codec::encode(&results));
+        assert_eq!(dawn::chain::codec::decode::<BlockResults>(&record, u64::MAX).unwrap(), results);
+        results
+    };
     for b in blocks {
-        out.push(ex.execute_block(&maker.next(b.clone())));
+        out.push(execute(&mut ex, &maker.next(b.clone())));
     }
     // Empty blocks, so delayed transactions and deferred requests of the last block run too.
     for _ in 0..3 {
-        out.push(ex.execute_block(&maker.next(vec![])));
+        out.push(execute(&mut ex, &maker.next(vec![])));
     }
     let root = ex.state_root();
     let recomputed = ex.store().read().unwrap().recompute_root();

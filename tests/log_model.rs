@@ -249,20 +249,22 @@ fn many_readers_beside_one_writer_see_a_consistent_prefix() {
 /// and until pruned, and only as the type it was kept as.
 #[test]
 fn decoded_records_follow_the_records_visibility() {
-    let config =
-        Config { sync: dawn::log::SyncPolicy::Interval(std::time::Duration::from_secs(60)), ..Config::tiny() };
+    let config = Config {
+        sync: dawn::log::SyncPolicy::Interval(std::time::Duration::from_secs(60)),
+        ..Config::tiny()
+    };
     let log = Log::open(Arc::new(MemDir::new()), config).unwrap();
-    let a = log.append(&[b"seven".to_vec()]).unwrap();
-    log.keep_decoded(a.first, Arc::new(7u32), 5);
+    let a = log.append_decoded(b"seven".to_vec(), Arc::new(7u32)).unwrap();
     assert!(log.decoded::<u32>(a.first).is_none(), "not durable yet");
     assert!(matches!(log.get(a.first), Err(ReadError::PastEnd { .. })), "nor is the record");
     log.roll().unwrap();
     let (v, len) = log.decoded::<u32>(a.first).expect("durable now");
     assert_eq!((*v, len), (7, 5));
+    assert_eq!(&log.get(a.first).unwrap().data[..], b"seven", "the record itself is appended");
     assert!(log.decoded::<String>(a.first).is_none(), "kept as another type");
-    assert!(log.decoded::<u32>(Offset(a.first.0 + 1)).is_none(), "never kept");
     let b = log.append(&[b"eight".to_vec()]).unwrap();
     log.roll().unwrap();
+    assert!(log.decoded::<u32>(b.first).is_none(), "durable, but appended without a value");
     log.prune_below(b.first).unwrap();
     assert!(log.decoded::<u32>(a.first).is_none(), "pruned with its record");
 }

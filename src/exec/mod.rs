@@ -89,6 +89,9 @@ pub struct ExecConfig {
     /// Whether the stage executes the blocks it follows. `false` holds the state as it
     /// was opened while the chain log grows: `dawn bench ingest` measures intake alone.
     pub execute: bool,
+    /// Whether the stage leaves each block's results decoded beside their record for a
+    /// reader at the head (publish): the node turns it off when publish is off.
+    pub keep_decoded_results: bool,
 }
 
 impl Default for ExecConfig {
@@ -103,6 +106,7 @@ impl Default for ExecConfig {
             snapshot_dir: None,
             snapshot_interval_blocks: 1_000,
             execute: true,
+            keep_decoded_results: true,
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct ExecStage {
     /// Roots of the newest executed blocks, for checking the roots headers claim without
     /// reading the results log back.
     recent_roots: Mutex<BTreeMap<BlockNum, (Checksum256, Checksum256)>>,
+    /// Append results with their decoded form kept for publish ([`Log::append_decoded`]).
+    keep_decoded_results: bool,
 }
 
 /// Executed blocks whose roots are kept in memory; older claims are read from the log.
@@ -51,6 +53,7 @@ impl ExecStage {
     /// Rebuilds the state from `genesis` and the chain log, checking or completing the
     /// results log, and returns the stage ready to follow new blocks.
     pub fn open(genesis: &Genesis, chain: Log, results: Log, config: ExecConfig) -> Result<Self, ExecError> {
+        let keep_decoded_results = config.keep_decoded_results;
         let (executor, start) = match Self::from_snapshot(&chain, &results, &config)? {
             Some(x) => x,
             None => (Executor::from_genesis(genesis, config)?, 0),
@@ -79,6 +82,7 @@ impl ExecStage {
             snapshot_thread: Mutex::new(None),
             loaded_snapshot: (start > 0).then_some(BlockNum(start as u32)),
             recent_roots: Mutex::new(BTreeMap::new()),
+            keep_decoded_results,
         };
         let end = stage.chain.durable_end().0;
         if stage.results.next_offset().0 > end {
@@ -269,17 +273,19 @@ impl ExecStage {
                 return Err(ExecError::Diverged { block: num.0, detail });
             }
         } else {
-            let record_bytes = bytes.len();
-            let a =
-                self.results.append(&[bytes]).map_err(|e| log_err("results log append")(e.to_string()))?;
+            // Publish reads these results back at the head: it takes them decoded.
+            let appended = if self.keep_decoded_results {
+                self.results.append_decoded(bytes, results.clone())
+            } else {
+                self.results.append(&[bytes])
+            };
+            let a = appended.map_err(|e| log_err("results log append")(e.to_string()))?;
             if a.first != offset {
                 return Err(log_err("results log append")(format!(
                     "block {num} landed at offset {}",
                     a.first
                 )));
             }
-            // Publish reads these results back at the head: it takes them decoded.
-            self.results.keep_decoded(a.first, results.clone(), record_bytes);
             self.results
                 .wait_durable_blocking(a.last())
                 .map_err(|e| log_err("results log sync")(e.to_string()))?;

@@ -468,12 +468,13 @@ impl Intake {
         let block = Arc::new(SignedBlock::seal_with_leaves(header, txs, &leaves, &inner.key, &inner.chain));
         let num = block.header.block_num();
         let bytes = codec::encode(&*block);
-        let record_bytes = bytes.len();
         add_cpu_since(&inner.stats.seal_cpu_ns, started);
         inner.stats.blocks.fetch_add(1, Ordering::Relaxed);
         let appending = Instant::now();
         let log = inner.log.clone();
-        let appended = tokio::task::spawn_blocking(move || log.append(&[bytes]))
+        // Exec and publish read this block back at the head: they take it decoded.
+        let kept = block.clone();
+        let appended = tokio::task::spawn_blocking(move || log.append_decoded(bytes, kept))
             .await
             .map_err(|e| IngestError::Internal(e.to_string()))?
             .map_err(|e| IngestError::Internal(format!("chain log append: {e}")))?;
@@ -484,8 +485,6 @@ impl Intake {
                 appended.first
             )));
         }
-        // Exec and publish read this block back at the head: they take it decoded.
-        inner.log.keep_decoded(appended.first, block.clone(), record_bytes);
         inner.log.wait_durable(appended.last()).await.map_err(|e| IngestError::Internal(e.to_string()))?;
         inner.stats.durable_wait_ns.fetch_add(appending.elapsed().as_nanos() as u64, Ordering::Relaxed);
         {

@@ -2,18 +2,20 @@
 //!
 //! A record's writer usually has the value it encoded (the producer its block, exec its
 //! results), and a reader at the head would otherwise read the bytes back and decode them
-//! again. The writer leaves the value here with [`super::Log::keep_decoded`]; a reader asks
-//! [`super::Log::decoded`] first and falls back to reading the record.
+//! again. The writer appends with [`super::Log::append_decoded`], which leaves the value
+//! here before the record can become durable; a reader asks [`super::Log::decoded`] first
+//! and falls back to reading the record.
 //!
 //! # Invariant
 //! An entry is the value whose encoding is the record at its offset: the caller of
-//! `keep_decoded` promises it (the value it just encoded and appended, or the decode of the
-//! record's bytes). Records never change once appended, so an entry stays true until
+//! `append_decoded` promises it (the value it just encoded). Records never change once appended, so an entry stays true until
 //! evicted. Readers see an entry only for a durable, unpruned offset, exactly as they
 //! would see the record, so the cache changes what is decoded, never what is visible.
 //!
 //! Bounded: at most [`DECODED_RECORDS_MAX`] entries and [`DECODED_RECORD_BYTES_MAX`] of
-//! record bytes, the oldest evicted first.
+//! record bytes, the oldest evicted first; a record larger than that budget is not kept.
+//! Decoded values take about three times their records' bytes. Entries leave only when
+//! newer ones push them out, so an idle log holds its newest ones.
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -48,21 +50,30 @@ struct Inner {
 
 impl DecodedCache {
     /// Keeps `value` as the decoded record at `offset` (`record_bytes` long), evicting the
-    /// oldest entries past the bounds. A second value for one offset replaces the first.
+    /// oldest entries past the bounds; a record over the byte budget is not kept. A second
+    /// value for one offset replaces the first.
     pub(super) fn keep(&self, offset: u64, value: DecodedValue, record_bytes: usize) {
-        let mut c = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(i) = c.entries.iter().position(|e| e.offset == offset) {
-            let old = c.entries.remove(i).expect("found");
-            c.record_bytes -= old.record_bytes;
+        if record_bytes > DECODED_RECORD_BYTES_MAX {
+            return;
         }
-        c.record_bytes += record_bytes;
-        c.entries.push_back(Entry { offset, value, record_bytes });
-        while c.entries.len() > 1
-            && (c.entries.len() > DECODED_RECORDS_MAX || c.record_bytes > DECODED_RECORD_BYTES_MAX)
+        let mut evicted = Vec::new();
         {
-            let old = c.entries.pop_front().expect("more than one");
-            c.record_bytes -= old.record_bytes;
+            let mut c = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(i) = c.entries.iter().position(|e| e.offset == offset) {
+                let old = c.entries.remove(i).expect("found");
+                c.record_bytes -= old.record_bytes;
+                evicted.push(old);
+            }
+            c.record_bytes += record_bytes;
+            c.entries.push_back(Entry { offset, value, record_bytes });
+            while c.entries.len() > DECODED_RECORDS_MAX || c.record_bytes > DECODED_RECORD_BYTES_MAX {
+                let old = c.entries.pop_front().expect("over a bound, so not empty");
+                c.record_bytes -= old.record_bytes;
+                evicted.push(old);
+            }
         }
+        // Large values are freed after the lock is released: readers never wait on that.
+        drop(evicted);
     }
 
     /// The value kept for `offset` and its record's length, if any.
@@ -86,10 +97,14 @@ mod tests {
         assert!(c.get(9).is_none(), "the oldest are evicted");
         let (v, len) = c.get(DECODED_RECORDS_MAX as u64 + 9).unwrap();
         assert_eq!((*v.downcast::<u64>().unwrap(), len), (DECODED_RECORDS_MAX as u64 + 9, 10));
+        c.keep(999, Arc::new(999u64), DECODED_RECORD_BYTES_MAX + 1);
+        assert!(c.get(999).is_none(), "a record over the budget is not kept");
         c.keep(1000, Arc::new(1000u64), DECODED_RECORD_BYTES_MAX);
-        assert!(c.get(1000).is_some(), "one entry is kept whatever its size");
+        assert!(c.get(1000).is_some(), "a record of the whole budget is");
         assert!(c.get(DECODED_RECORDS_MAX as u64 + 9).is_none(), "evicted for bytes");
         c.keep(1000, Arc::new("replaced"), 5);
         assert_eq!(*c.get(1000).unwrap().0.downcast::<&str>().unwrap(), "replaced");
+        c.keep(1001, Arc::new(1001u64), DECODED_RECORD_BYTES_MAX - 5);
+        assert!(c.get(1000).is_some() && c.get(1001).is_some(), "together exactly the budget");
     }
 }

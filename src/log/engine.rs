@@ -1,6 +1,7 @@
 //! The log handle: one writer appends, many readers read, a syncer thread group-commits.
 //!
-//! Lock order (never taken the other way round): `writer` → `segments` → `sync.state`.
+//! Lock order (never taken the other way round): `writer` → `segments` → `sync.state`, and
+//! `writer` → `decoded` (the cache of decoded records, which readers take alone).
 //! Readers take only `segments` (briefly, to clone an `Arc<Segment>`) and the watermark.
 
 use std::fs::File;
@@ -288,6 +289,23 @@ impl Log {
     ///
     /// Blocks on a positional write to the page cache; call it from a blocking context.
     pub fn append<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<Appended, AppendError> {
+        self.append_inner(records, None)
+    }
+
+    /// Appends one record, the encoding of `value`, and leaves `value` for readers that
+    /// would decode the record again ([`Log::decoded`]): kept before the record can become
+    /// durable, so a reader at the head always finds it. The caller promises that `record`
+    /// is the encoding of `value`. A record larger than the cache's byte budget is appended
+    /// without keeping its value (see [`super::decoded`]).
+    pub fn append_decoded(&self, record: Vec<u8>, value: DecodedValue) -> Result<Appended, AppendError> {
+        self.append_inner(&[record], Some(value))
+    }
+
+    fn append_inner<R: AsRef<[u8]>>(
+        &self,
+        records: &[R],
+        decoded: Option<DecodedValue>,
+    ) -> Result<Appended, AppendError> {
         let cfg = &self.shared.config;
         if records.is_empty() {
             return Err(AppendError::Empty);
@@ -345,6 +363,10 @@ impl Log {
         w.next = header.end_offset();
         w.buf = buf;
         let next = w.next;
+        if let Some(value) = decoded {
+            // Before the watermark can pass the record (lock order: writer, then the cache).
+            self.shared.decoded.keep(first, value, records[0].as_ref().len());
+        }
         match cfg.sync {
             SyncPolicy::Never => self.shared.watermark.update(|m| m.durable = next),
             policy => {
@@ -464,15 +486,7 @@ impl Log {
         Ok(())
     }
 
-    /// Leaves `value`, the decoded record at `offset` (`record_bytes` long), for readers
-    /// that would decode it again ([`Log::decoded`]). The caller promises that the record
-    /// at `offset` is the encoding of `value`: the value it just appended, or one decoded
-    /// from that record. Bounded: see [`super::decoded`].
-    pub fn keep_decoded(&self, offset: Offset, value: DecodedValue, record_bytes: usize) {
-        self.shared.decoded.keep(offset.0, value, record_bytes);
-    }
-
-    /// The decoded record at `offset`, as kept by [`Log::keep_decoded`], with the record's
+    /// The decoded record at `offset`, as kept by [`Log::append_decoded`], with the record's
     /// length: only once the record is durable and while it is not pruned (when
     /// [`Log::get`] would return it), and only if it was kept as a `T`.
     pub fn decoded<T: Send + Sync + 'static>(&self, offset: Offset) -> Option<(Arc<T>, usize)> {

@@ -142,7 +142,11 @@ pub async fn run(
         .await?
         .context("opening the results log")?;
     let stage = {
-        let exec = ExecConfig { snapshot_dir: Some(config.data_dir.join("state")), ..config.exec.clone() };
+        let exec = ExecConfig {
+            snapshot_dir: Some(config.data_dir.join("state")),
+            keep_decoded_results: config.publish.is_some(),
+            ..config.exec.clone()
+        };
         let (g, chain, results) = (genesis.clone(), chain_log.clone(), results_log.clone());
         tokio::task::spawn_blocking(move || ExecStage::open(&g, chain, results, exec))
             .await?

@@ -4,7 +4,9 @@
 //! The [`Feed`] follows the results log (a block is streamed once it is executed), reads
 //! each new block's header from the chain log, and tracks finality with [`Finality`]. It
 //! keeps a bounded cache of recently decoded blocks, so live subscribers share one decode
-//! and one encoding of each message; a lagging subscriber decodes from the logs (memory
+//! and one encoding of each message; at the head the block and its results usually come
+//! decoded from the logs' caches of their newest records (left by the producer and exec),
+//! so nothing is decoded here at all. A lagging subscriber decodes from the logs (memory
 //! maps) without filling the cache. Nothing here buffers per subscriber.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -32,9 +34,9 @@ const RECORD_BYTES_MAX: u64 = 128 << 20;
 pub struct FeedBlock {
     /// The block's id.
     pub id: BlockId,
-    /// The signed block from the chain log.
+    /// The signed block: the chain log's record, decoded (or as the producer appended it).
     pub block: Arc<SignedBlock>,
-    /// Its results from the results log.
+    /// Its results: the results log's record, decoded (or as exec appended them).
     pub results: Arc<BlockResults>,
     /// What filters look at, per result.
     pub facts: Vec<TxFacts>,
@@ -364,7 +366,8 @@ impl Feed {
         }
     }
 
-    /// Reads and decodes block `num` from the logs.
+    /// Block `num` from the logs: each record taken decoded where its writer left it,
+    /// read and decoded otherwise.
     fn load(&self, num: BlockNum) -> Result<Arc<FeedBlock>, SourceError> {
         let off = Offset(u64::from(num.0) - 1);
         // At the head, the producer and exec left these records decoded.

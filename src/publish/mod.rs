@@ -3,8 +3,11 @@
 //!
 //! # Purpose
 //! A subscriber is a cursor and a filter over the logs. The server reads the chain log and
-//! the results log (never exec's memory), evaluates each subscription's filter on the
-//! server, and writes the matching messages to a unidirectional QUIC stream. The log is the
+//! the results log, evaluates each subscription's filter on the server, and writes the
+//! matching messages to a unidirectional QUIC stream. At the head it takes the newest
+//! records decoded, as the producer and exec appended them ([`crate::log::Log::decoded`]:
+//! values whose encodings are the records, visible exactly when the records are), rather
+//! than reading them back and decoding them again. The log is the
 //! buffer: history and live data come through the same path, so switching from replay to
 //! live has no gap and no duplicate.
 //!
@@ -17,8 +20,9 @@
 //!   fork with `Undo` instead of silently continuing it.
 //! - Commitment `applied` (executed) and `irreversible` (2/3+1 of the producers, see
 //!   [`feed::Finality`]).
-//! - Bounded memory: one shared cache of decoded blocks; per subscriber only its position
-//!   and QUIC's flow-control window.
+//! - Bounded memory: one shared cache of decoded blocks (64 MiB), beside each log's cache
+//!   of its newest decoded records ([`crate::log::decoded`]); per subscriber only its
+//!   position and QUIC's flow-control window.
 //!
 //! # Non-goals
 //! No `accepted` level on streams (a block is streamed once executed, so every message
