@@ -128,8 +128,14 @@ fn run(
     }
     // The results record exec appends (assembled from each result's encoding) is the
     // codec's encoding of the results it keeps decoded for publish, and decodes back to them.
+    // Every other block passes the ids and sizes as intake would (checked against the
+    // transactions in debug builds), so both paths run.
     let execute = |ex: &mut Executor, block: &dawn::chain::SignedBlock| {
-        let (results, record) = ex.execute_block_record(block);
+        let ids: Vec<_> = block.transactions.iter().map(|t| t.transaction.id()).collect();
+        let sizes: Vec<u32> =
+            block.transactions.iter().map(|t| dawn::chain::codec::encoded_len(t) as u32).collect();
+        let derived = block.header.block_num().0.is_multiple_of(2).then_some((&ids[..], &sizes[..]));
+        let (results, record) = ex.execute_block_record(block, derived);
         assert_eq!(record, dawn::chain::codec::encode(&results));
         assert_eq!(dawn::chain::codec::decode::<BlockResults>(&record, u64::MAX).unwrap(), results);
         results

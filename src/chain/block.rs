@@ -81,6 +81,23 @@ impl BlockHeader {
     }
 }
 
+/// A block as its producer sealed it, with what intake derived from each transaction's
+/// encoding: its id ([`crate::chain::Transaction::id`]) and its encoded size. The producer
+/// appends it decoded beside the block's chain log record, so readers at the head take the
+/// block, and exec the ids and sizes, without decoding, hashing or measuring again.
+///
+/// Invariant: `ids[i]` and `sizes[i]` are those of `block.transactions[i]` (intake computes
+/// them from the same encoding the block carries; exec checks them in debug builds).
+#[derive(Debug)]
+pub struct SealedBlock {
+    /// The block.
+    pub block: std::sync::Arc<SignedBlock>,
+    /// Each transaction's id, in block order.
+    pub ids: Vec<super::TxId>,
+    /// Each transaction's encoded size in bytes, in block order.
+    pub sizes: Vec<u32>,
+}
+
 /// A block as it is stored in the chain log: header, producer signature, transactions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedBlock {

@@ -35,7 +35,7 @@ mod transaction;
 pub use action::{Action, Bytes, PermissionLevel};
 pub use asset::{Asset, AssetError, Symbol, ASSET_AMOUNT_MAX};
 pub use authority::{Authority, AuthorityError, KeyWeight, PermissionLevelWeight, AUTHORITY_DEPTH_MAX};
-pub use block::{BlockHeader, BlockId, BlockNum, SignedBlock};
+pub use block::{BlockHeader, BlockId, BlockNum, SealedBlock, SignedBlock};
 pub use crypto::{verify_batch, verify_batch_of, Checksum256, KeyError, PrivateKey, PublicKey, Signature};
 pub use genesis::{
     Genesis, GenesisAccount, GenesisBalance, GenesisContract, GenesisError, ProducerKey, SYSTEM_ACCOUNT,

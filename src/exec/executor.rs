@@ -277,6 +277,7 @@ impl Executor {
     fn items<'b>(
         &mut self,
         block: &'b SignedBlock,
+        derived: Option<(&[TxId], &[u32])>,
         facts: BlockFacts,
         setup: &mut Vec<(RowKey, Option<Bytes>)>,
     ) -> Vec<Item<'b>> {
@@ -308,20 +309,35 @@ impl Executor {
                 kind: ItemKind::Deferred { sender, sender_id, expired: now > e.expires_ms },
             });
         }
-        // Ids and sizes are hashed and encoded on the pool.
+        // Ids and sizes come from intake, or are hashed and encoded on the pool.
         let this = &*self;
-        let block_items: Vec<Item> =
-            block.transactions.par_iter().enumerate().map(|(i, st)| this.block_item(i as u32, st)).collect();
+        let block_items: Vec<Item> = block
+            .transactions
+            .par_iter()
+            .enumerate()
+            .map(|(i, st)| this.block_item(i as u32, st, derived.map(|(ids, sizes)| (ids[i], sizes[i]))))
+            .collect();
         items.extend(block_items);
         items
     }
 
-    fn block_item<'b>(&self, index: u32, st: &'b SignedTransaction) -> Item<'b> {
+    fn block_item<'b>(
+        &self,
+        index: u32,
+        st: &'b SignedTransaction,
+        derived: Option<(TxId, u32)>,
+    ) -> Item<'b> {
         let t = &st.transaction;
-        let net_bytes = codec::encoded_len(st) as u32;
+        let (id, net_bytes) = match derived {
+            Some((id, size)) => {
+                debug_assert_eq!((id, size), (t.id(), codec::encoded_len(st) as u32), "intake's id and size");
+                (id, size)
+            }
+            None => (t.id(), codec::encoded_len(st) as u32),
+        };
         let mut item = Item {
             origin: Origin::Block(index),
-            id: t.id(),
+            id,
             reads: Cow::Borrowed(&t.read_scopes),
             writes: Cow::Borrowed(&t.write_scopes),
             actions: Cow::Borrowed(&t.actions),
@@ -356,27 +372,45 @@ impl Executor {
     /// the results to the results log. All parallel work (waves, hashing) runs on this
     /// executor's `threads` workers.
     pub fn execute_block(&mut self, block: &SignedBlock) -> BlockResults {
-        self.execute_block_encoded(block).0
+        self.execute_block_encoded(block, None).0
     }
 
     /// As [`Executor::execute_block`], also returning the results' encoding (the results
     /// log record), assembled from the per-transaction encodings the results root was
     /// hashed over: each result is encoded once.
-    pub fn execute_block_record(&mut self, block: &SignedBlock) -> (BlockResults, Vec<u8>) {
-        let (results, encoded) = self.execute_block_encoded(block);
+    ///
+    /// `derived` holds each transaction's id and encoded size as intake computed them
+    /// (a [`crate::chain::SealedBlock`]'s); `None` computes them here.
+    pub fn execute_block_record(
+        &mut self,
+        block: &SignedBlock,
+        derived: Option<(&[TxId], &[u32])>,
+    ) -> (BlockResults, Vec<u8>) {
+        let (results, encoded) = self.execute_block_encoded(block, derived);
         let record = results.record(&encoded);
         (results, record)
     }
 
-    fn execute_block_encoded(&mut self, block: &SignedBlock) -> (BlockResults, Vec<Vec<u8>>) {
+    fn execute_block_encoded(
+        &mut self,
+        block: &SignedBlock,
+        derived: Option<(&[TxId], &[u32])>,
+    ) -> (BlockResults, Vec<Vec<u8>>) {
+        // Derived values that do not cover the block are ignored (computed here instead).
+        let n = block.transactions.len();
+        let derived = derived.filter(|(ids, sizes)| ids.len() == n && sizes.len() == n);
         let pool = self.pool.clone();
-        pool.install(|| self.execute_block_on_pool(block))
+        pool.install(|| self.execute_block_on_pool(block, derived))
     }
 
-    fn execute_block_on_pool(&mut self, block: &SignedBlock) -> (BlockResults, Vec<Vec<u8>>) {
+    fn execute_block_on_pool(
+        &mut self,
+        block: &SignedBlock,
+        derived: Option<(&[TxId], &[u32])>,
+    ) -> (BlockResults, Vec<Vec<u8>>) {
         let facts = BlockFacts { num: block.header.block_num(), time: block.header.timestamp };
         let mut setup = Vec::new();
-        let items = self.items(block, facts, &mut setup);
+        let items = self.items(block, derived, facts, &mut setup);
         let mut changes: Vec<RowChange> = Vec::new();
         {
             let mut store = self.store.write().expect("state lock");

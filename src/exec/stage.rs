@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use std::collections::BTreeMap;
 
-use crate::chain::{codec, BlockNum, Checksum256, Genesis, SignedBlock};
+use crate::chain::{codec, BlockNum, Checksum256, Genesis, SealedBlock, SignedBlock};
 use crate::log::{Log, Offset};
 
 use super::error::ExecError;
@@ -237,19 +237,22 @@ impl ExecStage {
         let started = Instant::now();
         // The producer leaves the block it appended decoded; a block from elsewhere (sync,
         // replay) is decoded here.
-        let block: Arc<SignedBlock> = match self.chain.decoded::<SignedBlock>(offset) {
-            Some((block, _)) => block,
+        let sealed = self.chain.decoded::<SealedBlock>(offset).map(|(sealed, _)| sealed);
+        let block: Arc<SignedBlock> = match &sealed {
+            Some(s) => s.block.clone(),
             None => Arc::new(
                 codec::decode(data, BLOCK_BYTES_MAX)
                     .map_err(|e| ExecError::BadBlock { offset: offset.0, detail: e.to_string() })?,
             ),
         };
+        let derived = sealed.as_ref().map(|s| (&s.ids[..], &s.sizes[..]));
         let num = block.header.block_num();
         if u64::from(num.0) != offset.0 + 1 {
             return Err(ExecError::BadBlock { offset: offset.0, detail: format!("holds block {num}") });
         }
         self.check_claimed_roots(&block)?;
-        let (results, bytes) = self.executor.write().expect("executor lock").execute_block_record(&block);
+        let (results, bytes) =
+            self.executor.write().expect("executor lock").execute_block_record(&block, derived);
         let results = Arc::new(results);
         let stats = &self.view.stats;
         let executed = Instant::now();

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use crate::chain::{
     add_cpu_since, codec, BlockHeader, BlockId, BlockNum, ChainId, Checksum256, Name, PrivateKey,
-    SignedBlock, SignedTransaction, StateView, TimePoint, TimePointSec, TxId,
+    SealedBlock, SignedBlock, SignedTransaction, StateView, TimePoint, TimePointSec, TxId,
 };
 use crate::log::{Log, Offset};
 
@@ -459,11 +459,13 @@ impl Intake {
         let mut ids = Vec::with_capacity(selected.len());
         let mut leaves = Vec::with_capacity(selected.len());
         let mut acks = Vec::with_capacity(selected.len());
+        let mut sizes = Vec::with_capacity(selected.len());
         for p in selected {
             txs.push(p.tx);
             ids.push(p.id);
             leaves.push(p.leaf);
             acks.push(p.ack);
+            sizes.push(p.bytes as u32);
         }
         let block = Arc::new(SignedBlock::seal_with_leaves(header, txs, &leaves, &inner.key, &inner.chain));
         let num = block.header.block_num();
@@ -472,8 +474,9 @@ impl Intake {
         inner.stats.blocks.fetch_add(1, Ordering::Relaxed);
         let appending = Instant::now();
         let log = inner.log.clone();
-        // Exec and publish read this block back at the head: they take it decoded.
-        let kept = block.clone();
+        // Exec and publish read this block back at the head: they take it decoded, and
+        // exec takes the ids and sizes too.
+        let kept = Arc::new(SealedBlock { block: block.clone(), ids: ids.clone(), sizes });
         let appended = tokio::task::spawn_blocking(move || log.append_decoded(bytes, kept))
             .await
             .map_err(|e| IngestError::Internal(e.to_string()))?

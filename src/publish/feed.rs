@@ -16,7 +16,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::chain::results::{BlockResults, Origin};
-use crate::chain::{codec, BlockHeader, BlockId, BlockNum, Name, SignedBlock};
+use crate::chain::{codec, BlockHeader, BlockId, BlockNum, Name, SealedBlock, SignedBlock};
 use crate::log::{Log, Offset, ReadError};
 
 use super::filter::TxFacts;
@@ -371,8 +371,8 @@ impl Feed {
     fn load(&self, num: BlockNum) -> Result<Arc<FeedBlock>, SourceError> {
         let off = Offset(u64::from(num.0) - 1);
         // At the head, the producer and exec left these records decoded.
-        let block = match self.chain.decoded::<SignedBlock>(off) {
-            Some(kept) => kept,
+        let block = match self.chain.decoded::<SealedBlock>(off) {
+            Some((sealed, len)) => (sealed.block.clone(), len),
             None => {
                 let r = self.chain.get(off).map_err(|e| self.read_error(num, e))?;
                 (Arc::new(decode_record(num, &r.data)?), r.data.len())
