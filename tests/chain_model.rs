@@ -109,17 +109,7 @@ fn a_length_prefix_cannot_force_a_huge_allocation() {
     assert!(codec::decode::<Transaction>(&b, 1 << 20).is_err());
     // Trailing bytes are refused.
     let tx = SignedTransaction::sign(
-        Transaction {
-            expiration: TimePointSec(1),
-            ref_block_num: 0,
-            ref_block_prefix: 0,
-            max_cpu_us: 0,
-            max_net_bytes: 0,
-            delay_sec: 0,
-            read_scopes: vec![],
-            write_scopes: vec![],
-            actions: vec![],
-        },
+        Transaction { expiration: TimePointSec(1), ..Transaction::default() },
         &[],
         &chain(),
     );

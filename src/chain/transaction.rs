@@ -19,8 +19,9 @@ impl std::fmt::Display for TxId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ChainId(pub Checksum256);
 
-/// An unsigned transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An unsigned transaction. `Default` is the empty one (expired at the epoch, no actions):
+/// a base to fill in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transaction {
     /// Not valid at or after this time.
     pub expiration: TimePointSec,
@@ -135,17 +136,7 @@ impl SignedTransaction {
     #[cfg(test)]
     pub(crate) fn unsigned_with(expiration: TimePointSec, action: Action) -> Self {
         Self {
-            transaction: Transaction {
-                expiration,
-                ref_block_num: 0,
-                ref_block_prefix: 0,
-                max_cpu_us: 0,
-                max_net_bytes: 0,
-                delay_sec: 0,
-                read_scopes: vec![],
-                write_scopes: vec![],
-                actions: vec![action],
-            },
+            transaction: Transaction { expiration, actions: vec![action], ..Transaction::default() },
             signatures: vec![],
         }
     }
