@@ -30,6 +30,10 @@ pub const DECODED_RECORD_BYTES_MAX: usize = 8 << 20;
 /// A decoded value, of whatever type its writer and readers agree on.
 pub type DecodedValue = Arc<dyn Any + Send + Sync>;
 
+/// Entries pushed out of the cache; dropping it frees their values.
+#[must_use = "drop it once no lock is held"]
+pub(super) struct Evicted(#[allow(dead_code)] Vec<Entry>);
+
 struct Entry {
     offset: u64,
     value: DecodedValue,
@@ -51,12 +55,13 @@ struct Inner {
 impl DecodedCache {
     /// Keeps `value` as the decoded record at `offset` (`record_bytes` long), evicting the
     /// oldest entries past the bounds; a record over the byte budget is not kept. A second
-    /// value for one offset replaces the first.
-    pub(super) fn keep(&self, offset: u64, value: DecodedValue, record_bytes: usize) {
-        if record_bytes > DECODED_RECORD_BYTES_MAX {
-            return;
-        }
+    /// value for one offset replaces the first. Returns what it evicted, for the caller to
+    /// drop once it holds no lock (freeing a large value takes a while).
+    pub(super) fn keep(&self, offset: u64, value: DecodedValue, record_bytes: usize) -> Evicted {
         let mut evicted = Vec::new();
+        if record_bytes > DECODED_RECORD_BYTES_MAX {
+            return Evicted(evicted);
+        }
         {
             let mut c = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(i) = c.entries.iter().position(|e| e.offset == offset) {
@@ -72,8 +77,7 @@ impl DecodedCache {
                 evicted.push(old);
             }
         }
-        // Large values are freed after the lock is released: readers never wait on that.
-        drop(evicted);
+        Evicted(evicted)
     }
 
     /// The value kept for `offset` and its record's length, if any.
@@ -92,19 +96,19 @@ mod tests {
     fn bounded_by_count_and_bytes() {
         let c = DecodedCache::default();
         for i in 0..(DECODED_RECORDS_MAX as u64 + 10) {
-            c.keep(i, Arc::new(i), 10);
+            drop(c.keep(i, Arc::new(i), 10));
         }
         assert!(c.get(9).is_none(), "the oldest are evicted");
         let (v, len) = c.get(DECODED_RECORDS_MAX as u64 + 9).unwrap();
         assert_eq!((*v.downcast::<u64>().unwrap(), len), (DECODED_RECORDS_MAX as u64 + 9, 10));
-        c.keep(999, Arc::new(999u64), DECODED_RECORD_BYTES_MAX + 1);
+        drop(c.keep(999, Arc::new(999u64), DECODED_RECORD_BYTES_MAX + 1));
         assert!(c.get(999).is_none(), "a record over the budget is not kept");
-        c.keep(1000, Arc::new(1000u64), DECODED_RECORD_BYTES_MAX);
+        drop(c.keep(1000, Arc::new(1000u64), DECODED_RECORD_BYTES_MAX));
         assert!(c.get(1000).is_some(), "a record of the whole budget is");
         assert!(c.get(DECODED_RECORDS_MAX as u64 + 9).is_none(), "evicted for bytes");
-        c.keep(1000, Arc::new("replaced"), 5);
+        drop(c.keep(1000, Arc::new("replaced"), 5));
         assert_eq!(*c.get(1000).unwrap().0.downcast::<&str>().unwrap(), "replaced");
-        c.keep(1001, Arc::new(1001u64), DECODED_RECORD_BYTES_MAX - 5);
+        drop(c.keep(1001, Arc::new(1001u64), DECODED_RECORD_BYTES_MAX - 5));
         assert!(c.get(1000).is_some() && c.get(1001).is_some(), "together exactly the budget");
     }
 }

@@ -306,6 +306,8 @@ impl Log {
         records: &[R],
         decoded: Option<DecodedValue>,
     ) -> Result<Appended, AppendError> {
+        // Declared before the writer lock, so values the cache evicts are freed after it.
+        let mut _evicted = None;
         let cfg = &self.shared.config;
         if records.is_empty() {
             return Err(AppendError::Empty);
@@ -365,7 +367,7 @@ impl Log {
         let next = w.next;
         if let Some(value) = decoded {
             // Before the watermark can pass the record (lock order: writer, then the cache).
-            self.shared.decoded.keep(first, value, records[0].as_ref().len());
+            _evicted = Some(self.shared.decoded.keep(first, value, records[0].as_ref().len()));
         }
         match cfg.sync {
             SyncPolicy::Never => self.shared.watermark.update(|m| m.durable = next),
