@@ -74,11 +74,6 @@ pub struct BlockResults {
 }
 
 impl BlockResults {
-    /// The results root of `transactions` (leaves hashed on the current rayon pool).
-    pub fn compute_root(transactions: &[TxResult]) -> Checksum256 {
-        Self::encode_and_root(transactions).1
-    }
-
     /// Each result's encoding and the results root, whose leaves are hashed over those
     /// same bytes (on the current rayon pool): with [`BlockResults::record`], a block's
     /// results are encoded once for both its root and its record.
