@@ -620,6 +620,9 @@ fn account_key(i: usize) -> PrivateKey {
     PrivateKey::from_seed(format!("dawn pipeline bench account {i}").as_bytes())
 }
 
+/// A pusher's pre-built batches, held only to be dropped once the measured window ends.
+type Resident = Box<dyn std::any::Any + Send>;
+
 /// One submitted transaction: its index in the workload, times since the start (ns) and
 /// where it landed.
 #[derive(Debug, Clone, Copy, Default)]
@@ -977,9 +980,10 @@ async fn measure(
         for (batches, mut rec) in http_batches.into_iter().zip(records.drain(..)) {
             let url = url.clone();
             pushers.push(tokio::spawn(async move {
-                for (first, len, body) in batches {
+                for (first, len, body) in &batches {
+                    let (first, len) = (*first, *len);
                     let submit_ns = t0.elapsed().as_nanos() as u64;
-                    // A copy, so that the pre-encoded batch stays resident (memory figures).
+                    // A copy: the pre-encoded batch stays resident until the window ends.
                     let (status, v) =
                         super::client::post_raw(&url, "application/octet-stream", body.clone()).await?;
                     let ack_ns = t0.elapsed().as_nanos() as u64;
@@ -1001,16 +1005,19 @@ async fn measure(
                         rec.push(Submitted { tx: first + k as u32, submit_ns, ack_ns, block, index });
                     }
                 }
-                anyhow::Ok(rec)
+                anyhow::Ok((rec, Box::new(batches) as Resident))
             }));
         }
     } else {
         for (batches, mut rec) in per_client.into_iter().zip(records.drain(..)) {
             let intake = ready.intake.clone();
             pushers.push(tokio::spawn(async move {
-                for (first, batch) in batches {
+                for (first, batch) in &batches {
+                    let first = *first;
                     let submit_ns = t0.elapsed().as_nanos() as u64;
-                    // A copy, so that the pre-signed transactions stay resident (memory figures).
+                    // A copy, as a client builds its transactions: the pre-signed ones stay
+                    // resident until the window ends, so freeing them is not measured and
+                    // their memory is not reused by the node's (memory figures).
                     let acks = intake.push(batch.clone()).await;
                     let ack_ns = t0.elapsed().as_nanos() as u64;
                     for (k, a) in acks.into_iter().enumerate() {
@@ -1024,13 +1031,16 @@ async fn measure(
                         });
                     }
                 }
-                anyhow::Ok(rec)
+                anyhow::Ok((rec, Box::new(batches) as Resident))
             }));
         }
     }
     let mut submitted: Vec<Submitted> = Vec::with_capacity(count);
+    let mut resident = Vec::with_capacity(pushers.len());
     for p in pushers {
-        submitted.extend(p.await??);
+        let (rec, batches) = p.await??;
+        submitted.extend(rec);
+        resident.push(batches);
     }
     let mut delivered: Vec<Vec<Delivered>> = Vec::new();
     for s in subs {
@@ -1043,6 +1053,7 @@ async fn measure(
     let (rss_end, rss_peak, rss_anon_end) = memory();
     let cpu1 = super::bench::cpu_seconds();
     let threads = thread_cpu_since(&cpu_before);
+    drop(resident);
     let stages = Counters::read(ready).busy_since(&before, threads.verify_pool_s);
     pb.finish_and_clear();
     // Exec publishes its head just after the results are in the log, which subscribers
