@@ -220,7 +220,7 @@ proptest! {
 fn names_in_the_model_are_real_accounts() {
     // The filters above draw from the accounts the workload uses.
     let m = model();
-    let senders: Vec<Name> = m.blocks[0].facts.iter().flat_map(|f| f.actors.clone()).collect();
+    let senders: Vec<Name> = m.blocks[0].facts.iter().flat_map(|f| f.actors.to_vec()).collect();
     assert!(senders.contains(&account(0)));
 }
 

@@ -23,7 +23,7 @@ use crate::exec::workload::{self, BlockMaker};
 use crate::exec::{ExecConfig, ExecStage};
 use crate::log::bench::bar;
 use crate::log::{Config as LogConfig, Log, Offset, SyncPolicy};
-use crate::publish::filter::TxFacts;
+use crate::publish::filter::FactsTable;
 use crate::publish::{
     ClientConfig, Commitment, Feed, Filter, Identity, Message, NameLists, Projection, PublishConfig,
     PublishServer, Start, Subscribe, Subscription, TxFilter,
@@ -100,8 +100,8 @@ pub fn expected(chain: &Log, results: &Log, filter: &Filter) -> anyhow::Result<V
     for off in results.oldest_offset().0..results.durable_end().0 {
         let b: SignedBlock = codec::decode(&chain.get(Offset(off))?.data, u64::MAX)?;
         let r: BlockResults = codec::decode(&results.get(Offset(off))?.data, u64::MAX)?;
-        for (i, t) in r.transactions.iter().enumerate() {
-            if f.matches(&TxFacts::of(t, &b)) {
+        for (i, facts) in FactsTable::of(&r.transactions, &b).iter().enumerate() {
+            if f.matches(&facts) {
                 out.push((r.block_num.0, i as u32));
             }
         }

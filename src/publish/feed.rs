@@ -19,7 +19,7 @@ use crate::chain::results::{BlockResults, Origin};
 use crate::chain::{codec, BlockHeader, BlockId, BlockNum, Name, SealedBlock, SignedBlock};
 use crate::log::{Log, Offset, ReadError};
 
-use super::filter::TxFacts;
+use super::filter::FactsTable;
 use super::protocol::{Cursor, Message, Projection, TxMessage};
 
 /// Memory a cached block holds per byte of its two records (measured: decoded values about
@@ -39,7 +39,7 @@ pub struct FeedBlock {
     /// Its results: the results log's record, decoded (or as exec appended them).
     pub results: Arc<BlockResults>,
     /// What filters look at, per result.
-    pub facts: Vec<TxFacts>,
+    pub facts: FactsTable,
     /// Encoded transaction messages per projection (receipts, full), each built on first
     /// use (a selective filter encodes only what it sends).
     encoded: [Vec<OnceLock<Bytes>>; 2],
@@ -90,7 +90,7 @@ impl FeedBlock {
                 }
             }
         }
-        let facts = results.transactions.iter().map(|r| TxFacts::of(r, &block)).collect();
+        let facts = FactsTable::of(&results.transactions, &block);
         let begin = Message::BlockBegin {
             cursor: Cursor::begin(num),
             block_id: id,

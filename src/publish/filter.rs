@@ -135,72 +135,150 @@ impl Filter {
     }
 
     /// Does a transaction with these facts match? (Lists must be normalized.)
-    pub fn matches(&self, facts: &TxFacts) -> bool {
+    pub fn matches(&self, facts: &TxFacts<'_>) -> bool {
         self.0.is_empty()
             || self.0.iter().any(|f| {
                 (f.statuses.is_empty() || f.statuses.contains(&facts.status))
-                    && f.contracts.matches(&facts.contracts)
-                    && f.actions.matches(&facts.actions)
-                    && f.actors.matches(&facts.actors)
-                    && f.scopes.matches(&facts.scopes)
-                    && f.write_scopes.matches(&facts.write_scopes)
+                    && f.contracts.matches(facts.contracts)
+                    && f.actions.matches(facts.actions)
+                    && f.actors.matches(facts.actors)
+                    && f.scopes.matches(facts.scopes)
+                    && f.write_scopes.matches(facts.write_scopes)
             })
     }
 }
 
-/// A sorted, deduplicated list of names; a transaction's lists are short, so they are kept
-/// inline (no allocation for up to four names).
-pub type Names = smallvec::SmallVec<[Name; 4]>;
-
 /// The names a result touches, each list sorted and deduplicated: what filters look at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TxFacts {
+/// A view into a block's [`FactsTable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxFacts<'a> {
     /// Its receipt status.
     pub status: TransactionStatus,
     /// Accounts of its actions (declared and inline, from the traces).
-    pub contracts: Names,
+    pub contracts: &'a [Name],
     /// Names of those actions.
-    pub actions: Names,
+    pub actions: &'a [Name],
     /// Actors authorizing those actions.
-    pub actors: Names,
+    pub actors: &'a [Name],
     /// Declared read and write scopes (empty for deferred deliveries, whose declarations
     /// are not in the logs).
-    pub scopes: Names,
+    pub scopes: &'a [Name],
     /// Declared write scopes.
-    pub write_scopes: Names,
+    pub write_scopes: &'a [Name],
 }
 
-impl TxFacts {
-    /// The facts of `result`, whose transaction (for block and delayed origins) is in
-    /// `block`. The declared actions count even when the transaction failed before running
-    /// them (its traces are then short).
-    pub fn of(result: &TxResult, block: &SignedBlock) -> Self {
-        let mut contracts = Names::new();
-        let mut actions = Names::new();
-        let mut actors = Names::new();
-        let (mut scopes, mut write_scopes) = (Names::new(), Names::new());
-        let mut add = |a: &crate::chain::Action| {
-            contracts.push(a.account);
-            actions.push(a.name);
-            actors.extend(a.authorization.iter().map(|p| p.actor));
-        };
-        if let Origin::Block(i) | Origin::Delayed(i) = result.origin {
-            if let Some(tx) = block.transactions.get(i as usize) {
-                let t = &tx.transaction;
-                t.actions.iter().for_each(&mut add);
-                scopes.extend(t.read_scopes.iter().chain(&t.write_scopes).copied());
-                write_scopes.extend(t.write_scopes.iter().copied());
-            }
+/// The [`TxFacts`] of every result of a block, in one flat list of names.
+///
+/// One allocation for the whole block, and rows without pointers: a block's facts are
+/// built once, read by every subscription and freed in one step, where per-result lists
+/// would each be allocated, and each read again from cold memory just to be freed.
+///
+/// # Invariant
+/// Row `i`'s five lists are consecutive runs of `names`, starting where row `i - 1`'s
+/// last one ends (0 for row 0) and ending at `ends`; each run is sorted and deduplicated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FactsTable {
+    names: Vec<Name>,
+    rows: Vec<FactsRow>,
+}
+
+/// A result's status and where each of its lists ends in [`FactsTable::names`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FactsRow {
+    status: TransactionStatus,
+    ends: [u32; 5],
+}
+
+impl FactsTable {
+    /// The facts of every result of `results`, whose transactions (for block and delayed
+    /// origins) are in `block`.
+    pub fn of(results: &[TxResult], block: &SignedBlock) -> Self {
+        let mut t =
+            Self { names: Vec::with_capacity(results.len() * 8), rows: Vec::with_capacity(results.len()) };
+        for r in results {
+            t.push(r, block);
         }
-        for tr in &result.traces {
-            add(&tr.action);
-        }
-        for l in [&mut contracts, &mut actions, &mut actors, &mut scopes, &mut write_scopes] {
-            l.sort_unstable();
-            l.dedup();
-        }
-        Self { status: result.receipt.status, contracts, actions, actors, scopes, write_scopes }
+        t
     }
+
+    /// Adds the facts of `result`. The declared actions count even when the transaction
+    /// failed before running them (its traces are then short).
+    pub fn push(&mut self, result: &TxResult, block: &SignedBlock) {
+        let declared = match result.origin {
+            Origin::Block(i) | Origin::Delayed(i) => {
+                block.transactions.get(i as usize).map(|t| &t.transaction)
+            }
+            _ => None,
+        };
+        let actions = || {
+            declared
+                .into_iter()
+                .flat_map(|t| t.actions.iter())
+                .chain(result.traces.iter().map(|tr| &*tr.action))
+        };
+        let mut ends = [0u32; 5];
+        let mut list = |k: usize, names: &mut Vec<Name>, items: &mut dyn Iterator<Item = Name>| {
+            let start = names.len();
+            names.extend(items);
+            sort_dedup_from(names, start);
+            ends[k] = u32::try_from(names.len()).expect("a block's facts fit in u32 names");
+        };
+        let names = &mut self.names;
+        list(0, names, &mut actions().map(|a| a.account));
+        list(1, names, &mut actions().map(|a| a.name));
+        list(2, names, &mut actions().flat_map(|a| a.authorization.iter().map(|p| p.actor)));
+        list(
+            3,
+            names,
+            &mut declared.into_iter().flat_map(|t| t.read_scopes.iter().chain(&t.write_scopes)).copied(),
+        );
+        list(4, names, &mut declared.into_iter().flat_map(|t| t.write_scopes.iter()).copied());
+        self.rows.push(FactsRow { status: result.receipt.status, ends });
+    }
+
+    /// Results in the table.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when there is no result.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The facts of result `i`.
+    pub fn get(&self, i: usize) -> TxFacts<'_> {
+        let row = &self.rows[i];
+        let start = if i == 0 { 0 } else { self.rows[i - 1].ends[4] as usize };
+        let [a, b, c, d, e] = row.ends.map(|x| x as usize);
+        let n = &self.names;
+        TxFacts {
+            status: row.status,
+            contracts: &n[start..a],
+            actions: &n[a..b],
+            actors: &n[b..c],
+            scopes: &n[c..d],
+            write_scopes: &n[d..e],
+        }
+    }
+
+    /// The facts of every result, in order.
+    pub fn iter(&self) -> impl Iterator<Item = TxFacts<'_>> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+/// Sorts `v[start..]` and removes its duplicates.
+fn sort_dedup_from(v: &mut Vec<Name>, start: usize) {
+    v[start..].sort_unstable();
+    let mut kept = start;
+    for i in start..v.len() {
+        if kept == start || v[i] != v[kept - 1] {
+            v[kept] = v[i];
+            kept += 1;
+        }
+    }
+    v.truncate(kept);
 }
 
 #[cfg(test)]
@@ -208,20 +286,34 @@ mod tests {
     use super::*;
     use crate::chain::n;
 
-    fn facts(contracts: &[&str], actors: &[&str], status: TransactionStatus) -> TxFacts {
+    /// A test's facts, owning their lists.
+    struct Owned {
+        status: TransactionStatus,
+        contracts: Vec<Name>,
+        actions: Vec<Name>,
+        actors: Vec<Name>,
+    }
+
+    impl Owned {
+        fn view(&self) -> TxFacts<'_> {
+            TxFacts {
+                status: self.status,
+                contracts: &self.contracts,
+                actions: &self.actions,
+                actors: &self.actors,
+                scopes: &self.actors,
+                write_scopes: &self.actors,
+            }
+        }
+    }
+
+    fn facts(contracts: &[&str], actors: &[&str], status: TransactionStatus) -> Owned {
         let names = |v: &[&str]| {
-            let mut v: Names = v.iter().map(|s| n(s)).collect();
+            let mut v: Vec<Name> = v.iter().map(|s| n(s)).collect();
             v.sort_unstable();
             v
         };
-        TxFacts {
-            status,
-            contracts: names(contracts),
-            actions: names(&["transfer"]),
-            actors: names(actors),
-            scopes: names(actors),
-            write_scopes: names(actors),
-        }
+        Owned { status, contracts: names(contracts), actions: names(&["transfer"]), actors: names(actors) }
     }
 
     #[test]
@@ -233,16 +325,16 @@ mod tests {
         }]);
         f.normalize().unwrap();
         let ok = TransactionStatus::Executed;
-        assert!(f.matches(&facts(&["eosio.token"], &["alice", "bob"], ok)));
-        assert!(f.matches(&facts(&["wasm.token"], &["alice"], ok)));
-        assert!(!f.matches(&facts(&["other"], &["alice"], ok)));
-        assert!(!f.matches(&facts(&["eosio.token"], &["bob"], ok)));
-        assert!(!f.matches(&facts(&["eosio.token"], &["alice", "carol"], ok)));
+        assert!(f.matches(&facts(&["eosio.token"], &["alice", "bob"], ok).view()));
+        assert!(f.matches(&facts(&["wasm.token"], &["alice"], ok).view()));
+        assert!(!f.matches(&facts(&["other"], &["alice"], ok).view()));
+        assert!(!f.matches(&facts(&["eosio.token"], &["bob"], ok).view()));
+        assert!(!f.matches(&facts(&["eosio.token"], &["alice", "carol"], ok).view()));
         f.0.push(TxFilter { statuses: vec![TransactionStatus::HardFail], ..Default::default() });
         f.normalize().unwrap();
-        assert!(f.matches(&facts(&["other"], &[], TransactionStatus::HardFail)));
+        assert!(f.matches(&facts(&["other"], &[], TransactionStatus::HardFail).view()));
         assert!(!f.is_all());
-        assert!(Filter::all().matches(&facts(&[], &[], ok)));
+        assert!(Filter::all().matches(&facts(&[], &[], ok).view()));
     }
 
     #[test]
@@ -260,5 +352,108 @@ mod tests {
             ..Default::default()
         }]);
         assert!(f.normalize().unwrap_err().contains("names"));
+    }
+
+    /// Each list of every row, as a naive reading of the result and its transaction.
+    fn naive(result: &TxResult, block: &SignedBlock) -> [Vec<Name>; 5] {
+        let declared = match result.origin {
+            Origin::Block(i) | Origin::Delayed(i) => {
+                block.transactions.get(i as usize).map(|t| t.transaction.clone())
+            }
+            _ => None,
+        };
+        let mut acts: Vec<crate::chain::Action> = declared.iter().flat_map(|t| t.actions.clone()).collect();
+        acts.extend(result.traces.iter().map(|t| (*t.action).clone()));
+        let scopes: Vec<Name> =
+            declared.iter().flat_map(|t| [t.read_scopes.clone(), t.write_scopes.clone()].concat()).collect();
+        let writes: Vec<Name> = declared.iter().flat_map(|t| t.write_scopes.clone()).collect();
+        let mut lists = [
+            acts.iter().map(|a| a.account).collect::<Vec<_>>(),
+            acts.iter().map(|a| a.name).collect(),
+            acts.iter().flat_map(|a| a.authorization.iter().map(|p| p.actor)).collect(),
+            scopes,
+            writes,
+        ];
+        for l in &mut lists {
+            l.sort_unstable();
+            l.dedup();
+        }
+        lists
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_table_holds_each_results_lists(
+            txs in proptest::collection::vec(
+                (proptest::collection::vec((0u64..4, 0u64..4, proptest::collection::vec(0u64..5, 0..3)), 0..4),
+                 proptest::collection::vec(0u64..6, 0..4), proptest::collection::vec(0u64..6, 0..3)),
+                0..6),
+            origins in proptest::collection::vec((0u32..8, 0u8..3, proptest::collection::vec(0usize..4, 0..4)), 0..10),
+        ) {
+            use crate::chain::{Action, BlockId, BlockNum, Bytes, ChainId, Checksum256, PermissionLevel, SignedTransaction, TimePointSec, Transaction, TransactionReceipt, TxId};
+            use crate::chain::results::ActionTrace;
+            let action = |c: u64, a: u64, actors: &[u64]| Action {
+                account: Name(c + 1),
+                name: Name(a + 100),
+                authorization: actors.iter().map(|x| PermissionLevel { actor: Name(x + 200), permission: Name(1) }).collect(),
+                data: Bytes(vec![]),
+            };
+            let transactions: Vec<SignedTransaction> = txs.iter().map(|(acts, reads, writes)| SignedTransaction {
+                transaction: Transaction {
+                    expiration: TimePointSec(1),
+                    actions: acts.iter().map(|(c, a, who)| action(*c, *a, who)).collect(),
+                    read_scopes: reads.iter().map(|x| Name(x + 300)).collect(),
+                    write_scopes: writes.iter().map(|x| Name(x + 300)).collect(),
+                    ..Transaction::default()
+                },
+                signatures: vec![],
+            }).collect();
+            let header = crate::chain::BlockHeader {
+                previous: BlockId(Checksum256::default()),
+                timestamp: crate::chain::TimePoint(0),
+                producer: n("eosio"),
+                transaction_mroot: Checksum256::default(),
+                executed_block_num: BlockNum(0),
+                executed_state_root: Checksum256::default(),
+                executed_results_root: Checksum256::default(),
+                schedule_version: 0,
+            };
+            let chain = ChainId(Checksum256::hash(b"c"));
+            let block = SignedBlock::seal(header, transactions, &crate::chain::PrivateKey::from_seed(b"p"), &chain);
+            let results: Vec<TxResult> = origins.iter().map(|(i, kind, traces)| TxResult {
+                origin: match kind {
+                    0 => Origin::Block(*i),
+                    1 => Origin::Delayed(*i),
+                    _ => Origin::Deferred { sender: n("a"), sender_id: u64::from(*i) },
+                },
+                receipt: TransactionReceipt {
+                    id: TxId(Checksum256::default()),
+                    status: if *i % 2 == 0 { TransactionStatus::Executed } else { TransactionStatus::HardFail },
+                    cpu_usage_us: 0,
+                    net_usage_bytes: 0,
+                },
+                error: None,
+                traces: traces.iter().map(|t| ActionTrace {
+                    receiver: Name(*t as u64),
+                    action: std::sync::Arc::new(action(*t as u64, 1, &[*t as u64, 0])),
+                    depth: 0,
+                    console: String::new(),
+                }).collect(),
+                traces_pruned: false,
+            }).collect();
+            let table = FactsTable::of(&results, &block);
+            proptest::prop_assert_eq!(table.len(), results.len());
+            proptest::prop_assert_eq!(table.iter().count(), results.len());
+            for (i, r) in results.iter().enumerate() {
+                let f = table.get(i);
+                let [contracts, actions, actors, scopes, write_scopes] = naive(r, &block);
+                proptest::prop_assert_eq!(f.status, r.receipt.status);
+                proptest::prop_assert_eq!(f.contracts, &contracts[..]);
+                proptest::prop_assert_eq!(f.actions, &actions[..]);
+                proptest::prop_assert_eq!(f.actors, &actors[..]);
+                proptest::prop_assert_eq!(f.scopes, &scopes[..]);
+                proptest::prop_assert_eq!(f.write_scopes, &write_scopes[..]);
+            }
+        }
     }
 }

@@ -280,7 +280,7 @@ impl Session {
                         let matched = if self.all {
                             next as u32
                         } else {
-                            block.facts[..next].iter().filter(|f| self.filter.matches(f)).count() as u32
+                            block.facts.iter().take(next).filter(|f| self.filter.matches(f)).count() as u32
                         };
                         self.current = Some(InBlock { block, next, matched, begun });
                     }
@@ -314,7 +314,7 @@ impl Session {
                 while cur.next < n && !batch.full() {
                     let i = cur.next;
                     cur.next += 1;
-                    if !self.all && !self.filter.matches(&cur.block.facts[i]) {
+                    if !self.all && !self.filter.matches(&cur.block.facts.get(i)) {
                         continue;
                     }
                     if !cur.begun {
