@@ -45,14 +45,52 @@ pub struct History {
     /// The head, once a block exists.
     pub head: Option<Head>,
     recent: HashMap<u16, BlockId>,
-    /// Every id seen within the expiration window and, once sealed, where it landed. One
-    /// entry per transaction (about 50 bytes). The keys are SHA-256 outputs, hashed again
-    /// with a fast hash under a random per-process seed.
-    seen: FastMap<TxId, Option<Placement>>,
+    /// Every id seen within the expiration window and, once sealed, where it landed
+    /// ([`Slot`]). One entry per transaction: 24 bytes, plus 16 in `expiries`. The keys
+    /// are SHA-256 prefixes, hashed again with a fast hash under a random per-process seed.
+    seen: FastMap<IdKey, Slot>,
     /// Ids by expiration second, for pruning. An id released after a refusal may stay
     /// in its bucket: pruning a missing id is a no-op, and an id's expiration is part of
     /// what it hashes, so the id cannot come back with another expiration.
-    expiries: BTreeMap<TimePointSec, Vec<TxId>>,
+    expiries: BTreeMap<TimePointSec, Vec<IdKey>>,
+}
+
+/// The first 128 bits of a transaction id: what the dedup window keys on.
+///
+/// The window holds every id of the last expiration window (up to an hour of traffic), so
+/// its entry size is the node's memory per transaction per second. Two ids sharing 128
+/// bits cost a birthday search of 2^64 SHA-256 evaluations to find, and all it would win
+/// is the second of the finder's own two transactions refused as a duplicate (and its
+/// status query answered with the first's placement); matching someone else's id is a
+/// second preimage (2^128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct IdKey([u64; 2]);
+
+impl IdKey {
+    fn of(id: &TxId) -> Self {
+        let b = &id.0 .0;
+        let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        Self([word(0), word(8)])
+    }
+}
+
+/// Where a remembered transaction landed, packed: block number in the high half, index in
+/// the low half; 0 while it waits for a block (block numbers start at 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot(u64);
+
+impl Slot {
+    const PENDING: Self = Self(0);
+
+    fn placed(p: Placement) -> Self {
+        debug_assert!(p.block.0 > 0, "block numbers start at 1");
+        Self(u64::from(p.block.0) << 32 | u64::from(p.index))
+    }
+
+    fn placement(self) -> Option<Placement> {
+        (self != Self::PENDING)
+            .then(|| Placement { block: BlockNum((self.0 >> 32) as u32), index: self.0 as u32 })
+    }
 }
 
 impl History {
@@ -109,11 +147,12 @@ impl History {
 
     /// Records `id` as seen until `expiration`; a duplicate is refused.
     pub fn reserve(&mut self, id: TxId, expiration: TimePointSec) -> Result<(), IngestError> {
-        match self.seen.entry(id) {
+        let key = IdKey::of(&id);
+        match self.seen.entry(key) {
             std::collections::hash_map::Entry::Occupied(_) => Err(IngestError::Duplicate(id)),
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(None);
-                self.expiries.entry(expiration).or_default().push(id);
+                e.insert(Slot::PENDING);
+                self.expiries.entry(expiration).or_default().push(key);
                 Ok(())
             }
         }
@@ -123,8 +162,9 @@ impl History {
     /// is never forgotten this way: its placement stays until it expires.
     pub fn release(&mut self, id: &TxId) {
         // Its expiry bucket keeps the id; see `expiries`.
-        if self.seen.get(id) == Some(&None) {
-            self.seen.remove(id);
+        let key = IdKey::of(id);
+        if self.seen.get(&key) == Some(&Slot::PENDING) {
+            self.seen.remove(&key);
         }
     }
 
@@ -164,12 +204,13 @@ impl History {
         assert_eq!(block.header.previous, self.head_id(), "blocks are applied in chain order");
         self.recent.insert((num.0 & 0xffff) as u16, id);
         for (i, (t, &tid)) in block.transactions.iter().zip(ids).enumerate() {
-            let placed = Some(Placement { block: num, index: i as u32 });
-            match self.seen.entry(tid) {
+            let placed = Slot::placed(Placement { block: num, index: i as u32 });
+            let key = IdKey::of(&tid);
+            match self.seen.entry(key) {
                 std::collections::hash_map::Entry::Occupied(mut e) => *e.get_mut() = placed,
                 std::collections::hash_map::Entry::Vacant(e) => {
                     e.insert(placed);
-                    self.expiries.entry(t.transaction.expiration).or_default().push(tid);
+                    self.expiries.entry(t.transaction.expiration).or_default().push(key);
                 }
             }
         }
@@ -179,7 +220,7 @@ impl History {
     /// What is known of `id` within the expiration window: `None` if nothing, else where
     /// it landed (`None` inside: accepted, waiting for a block). One lookup for both.
     pub fn seen(&self, id: &TxId) -> Option<Option<Placement>> {
-        self.seen.get(id).copied()
+        self.seen.get(&IdKey::of(id)).map(|s| s.placement())
     }
 }
 
@@ -217,6 +258,15 @@ mod tests {
     }
 
     #[test]
+    fn slots_keep_every_placement() {
+        assert_eq!(Slot::PENDING.placement(), None);
+        for (block, index) in [(1, 0), (1, u32::MAX), (u32::MAX, 0), (u32::MAX, u32::MAX), (70_000, 12_345)] {
+            let p = Placement { block: BlockNum(block), index };
+            assert_eq!(Slot::placed(p).placement(), Some(p));
+        }
+    }
+
+    #[test]
     fn release_forgets_only_what_is_not_sealed() {
         let chain = ChainId(Checksum256::hash(b"c"));
         let mut h = History::new(&chain);
@@ -249,7 +299,7 @@ mod tests {
         }
         // Only the last few seconds' transactions are remembered.
         assert!(h.remembered() <= 60, "{} remembered", h.remembered());
-        assert!(h.seen.values().all(Option::is_some));
+        assert!(h.seen.values().all(|s| s.placement().is_some()));
         assert!(h.expiries.values().map(Vec::len).sum::<usize>() <= 60);
         assert_eq!(h.head_num().0, 50);
     }
