@@ -30,6 +30,9 @@ fn check_run(run: &serde_json::Value, transactions: u64) {
     assert!(run["ack"]["max_ms"].as_f64().unwrap() <= run["delivered"]["max_ms"].as_f64().unwrap() + 1.0);
     assert!(run["stages"]["blocks"].as_u64().unwrap() >= 1);
     assert!(run["memory"]["rss_anon_end"].as_u64().is_some());
+    // Sampled once half the transactions were delivered, so after the start.
+    assert!(run["memory"]["rss_anon_half"].as_u64().unwrap() > 0, "{run}");
+    assert!(run["memory"]["rss_growth_bytes_per_tx_second_half"].as_f64().is_some());
 }
 
 #[test]

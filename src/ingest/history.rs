@@ -89,7 +89,7 @@ impl Slot {
 
     fn placement(self) -> Option<Placement> {
         (self != Self::PENDING)
-            .then(|| Placement { block: BlockNum((self.0 >> 32) as u32), index: self.0 as u32 })
+            .then_some(Placement { block: BlockNum((self.0 >> 32) as u32), index: self.0 as u32 })
     }
 }
 

@@ -222,6 +222,13 @@ pub struct Memory {
     pub rss_peak: u64,
     /// `(rss_anon_end - rss_anon_start) / transactions`.
     pub rss_growth_bytes_per_tx: f64,
+    /// Anonymous resident memory when half the transactions had been delivered.
+    #[serde(default)]
+    pub rss_anon_half: u64,
+    /// Growth per transaction delivered in the second half of the run: caches, pools and
+    /// arenas have filled by then, so this is what a longer run would keep adding.
+    #[serde(default)]
+    pub rss_growth_bytes_per_tx_second_half: f64,
 }
 
 /// The figures of one configuration (one child process).
@@ -974,6 +981,19 @@ async fn measure(
     let cpu0 = super::bench::cpu_seconds();
     let (_, _, rss_anon_start) = memory();
     let start_ns = t0.elapsed().as_nanos() as u64;
+    // Memory at half the deliveries, for the second half's growth.
+    let half = {
+        let (pb, target) = (pb.clone(), count as u64 / 2);
+        tokio::spawn(async move {
+            loop {
+                let delivered = pb.position();
+                if delivered >= target {
+                    return (delivered, memory().2);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
     let mut pushers = Vec::new();
     if args.http {
         let url = format!("http://{}/v1/chain/push_transactions", ready.http_addr);
@@ -1035,7 +1055,7 @@ async fn measure(
             }));
         }
     }
-    let mut submitted: Vec<Submitted> = Vec::with_capacity(count);
+    let mut submitted: Vec<Submitted> = resident(count);
     let mut resident = Vec::with_capacity(pushers.len());
     for p in pushers {
         let (rec, batches) = p.await??;
@@ -1051,6 +1071,7 @@ async fn measure(
     }
     let end_ns = t0.elapsed().as_nanos() as u64;
     let (rss_end, rss_peak, rss_anon_end) = memory();
+    let (delivered_half, rss_anon_half) = half.await?;
     let cpu1 = super::bench::cpu_seconds();
     let threads = thread_cpu_since(&cpu_before);
     drop(resident);
@@ -1150,6 +1171,9 @@ async fn measure(
             rss_end,
             rss_peak,
             rss_growth_bytes_per_tx: (rss_anon_end as f64 - rss_anon_start as f64) / count as f64,
+            rss_anon_half,
+            rss_growth_bytes_per_tx_second_half: (rss_anon_end as f64 - rss_anon_half as f64)
+                / (count as f64 - delivered_half as f64).max(1.0),
         },
         transactions: count,
         blocks: blocks.len(),
@@ -1216,6 +1240,10 @@ fn print_table(r: &PipelineReport) {
         each(&|x| format!("{:.0} -> {:.0}", mib(x.memory.rss_anon_start), mib(x.memory.rss_anon_end))),
     );
     row("  growth bytes per transaction", each(&|x| format!("{:.1}", x.memory.rss_growth_bytes_per_tx)));
+    row(
+        "    in the run's second half",
+        each(&|x| format!("{:.1}", x.memory.rss_growth_bytes_per_tx_second_half)),
+    );
     row("  peak RSS MiB", each(&|x| format!("{:.0}", mib(x.memory.rss_peak))));
     if let Some(s) = r.scaling {
         println!("scaling: {}-core tps over 1-core tps, per core = {s:.2} (1.00 is linear)", r.cores);
