@@ -119,7 +119,7 @@ pub struct PipelineArgs {
     #[arg(long, default_value_t = 20)]
     pub block_interval_ms: u64,
     /// Multiplies `--transactions`: run 10 times longer to check that memory stays flat
-    /// (compare `rss_growth_bytes_per_tx`).
+    /// (`rss_growth_bytes_per_tx_second_half`: what the run adds once its caches are full).
     #[arg(long, default_value_t = 1)]
     pub duration_factor: usize,
     /// Child runs per configuration; each configuration reports its median run (by
