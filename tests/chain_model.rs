@@ -154,14 +154,9 @@ fn scope_rules() {
 fn block_ids_carry_their_number_and_tapos_prefix() {
     let key = PrivateKey::from_seed(b"producer");
     let header = BlockHeader {
-        previous: BlockId::default(),
         timestamp: TimePoint(1_700_000_000_000),
         producer: n("eosio"),
-        transaction_mroot: Checksum256::default(),
-        executed_block_num: Default::default(),
-        executed_state_root: Checksum256::default(),
-        executed_results_root: Checksum256::default(),
-        schedule_version: 0,
+        ..BlockHeader::default()
     };
     let b1 = SignedBlock::seal(header.clone(), vec![], &key, &chain());
     assert!(b1.verify(&key.public(), &chain()));

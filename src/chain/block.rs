@@ -41,8 +41,9 @@ impl std::fmt::Display for BlockId {
 
 /// A block header. The executed-root fields carry the state and results roots of the
 /// newest block the producer had finished executing when it sealed this one (ordering is
-/// decoupled from execution; validators compare them later).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// decoupled from execution; validators compare them later). `Default` is the zero header:
+/// genesis' previous, time 0, no transactions, nothing executed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockHeader {
     /// Id of the previous block (zero for block 1).
     pub previous: BlockId,

@@ -4,9 +4,9 @@
 //! this producer's blocks; see the module docs).
 
 use crate::chain::{
-    codec, Action, Asset, Authority, BlockHeader, BlockId, BlockNum, Bytes, ChainId, Checksum256, Genesis,
-    GenesisAccount, GenesisBalance, Name, PermissionLevel, PrivateKey, ProducerKey, SignedBlock, Symbol,
-    TimePoint, TimePointSec, Transaction,
+    codec, Action, Asset, Authority, BlockHeader, BlockId, Bytes, ChainId, Genesis, GenesisAccount,
+    GenesisBalance, Name, PermissionLevel, PrivateKey, ProducerKey, SignedBlock, Symbol, TimePoint,
+    TimePointSec, Transaction,
 };
 
 use super::native::system::{NewAccount, SetCode};
@@ -193,16 +193,7 @@ pub fn deploy_wasm_token(accounts: usize) -> [Vec<Transaction>; 2] {
 /// Builds block after `previous` (at `time`) holding `txs`, unsigned transactions, sealed
 /// by the workload producer.
 pub fn block(previous: BlockId, time: TimePoint, txs: Vec<Transaction>, chain: &ChainId) -> SignedBlock {
-    let header = BlockHeader {
-        previous,
-        timestamp: time,
-        producer: EOSIO,
-        transaction_mroot: Checksum256::default(),
-        executed_block_num: BlockNum(0),
-        executed_state_root: Checksum256::default(),
-        executed_results_root: Checksum256::default(),
-        schedule_version: 0,
-    };
+    let header = BlockHeader { previous, timestamp: time, producer: EOSIO, ..BlockHeader::default() };
     let txs = txs
         .into_iter()
         .map(|transaction| crate::chain::SignedTransaction { transaction, signatures: vec![] })

@@ -248,11 +248,7 @@ mod tests {
             previous,
             timestamp: TimePoint(time),
             producer: n("eosio"),
-            transaction_mroot: Checksum256::default(),
-            executed_block_num: BlockNum(0),
-            executed_state_root: Checksum256::default(),
-            executed_results_root: Checksum256::default(),
-            schedule_version: 0,
+            ..Default::default()
         };
         SignedBlock::seal(header, txs, &PrivateKey::from_seed(b"p"), chain)
     }

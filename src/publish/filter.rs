@@ -390,7 +390,7 @@ mod tests {
                 0..6),
             origins in proptest::collection::vec((0u32..8, 0u8..3, proptest::collection::vec(0usize..4, 0..4)), 0..10),
         ) {
-            use crate::chain::{Action, BlockId, BlockNum, Bytes, ChainId, Checksum256, PermissionLevel, SignedTransaction, TimePointSec, Transaction, TransactionReceipt, TxId};
+            use crate::chain::{Action, Bytes, ChainId, Checksum256, PermissionLevel, SignedTransaction, TimePointSec, Transaction, TransactionReceipt, TxId};
             use crate::chain::results::ActionTrace;
             let action = |c: u64, a: u64, actors: &[u64]| Action {
                 account: Name(c + 1),
@@ -408,16 +408,7 @@ mod tests {
                 },
                 signatures: vec![],
             }).collect();
-            let header = crate::chain::BlockHeader {
-                previous: BlockId(Checksum256::default()),
-                timestamp: crate::chain::TimePoint(0),
-                producer: n("eosio"),
-                transaction_mroot: Checksum256::default(),
-                executed_block_num: BlockNum(0),
-                executed_state_root: Checksum256::default(),
-                executed_results_root: Checksum256::default(),
-                schedule_version: 0,
-            };
+            let header = crate::chain::BlockHeader { producer: n("eosio"), ..Default::default() };
             let chain = ChainId(Checksum256::hash(b"c"));
             let block = SignedBlock::seal(header, transactions, &crate::chain::PrivateKey::from_seed(b"p"), &chain);
             let results: Vec<TxResult> = origins.iter().map(|(i, kind, traces)| TxResult {
