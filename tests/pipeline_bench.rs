@@ -32,7 +32,9 @@ fn check_run(run: &serde_json::Value, transactions: u64) {
     assert!(run["memory"]["rss_anon_end"].as_u64().is_some());
     // Sampled once half the transactions were delivered, so after the start.
     assert!(run["memory"]["rss_anon_half"].as_u64().unwrap() > 0, "{run}");
-    assert!(run["memory"]["rss_growth_bytes_per_tx_second_half"].as_f64().is_some());
+    // A number, or null when the half-way sample came too late in a short run.
+    let second_half = &run["memory"]["rss_growth_bytes_per_tx_second_half"];
+    assert!(second_half.is_null() || second_half.as_f64().is_some(), "{run}");
 }
 
 #[test]

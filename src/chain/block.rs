@@ -42,10 +42,12 @@ impl std::fmt::Display for BlockId {
 /// A block header. The executed-root fields carry the state and results roots of the
 /// newest block the producer had finished executing when it sealed this one (ordering is
 /// decoupled from execution; validators compare them later). `Default` is the zero header:
-/// genesis' previous, time 0, no transactions, nothing executed.
+/// all-zero ids and roots, time 0, nothing executed (a fixture; a chain's first block
+/// names its genesis pseudo-block as previous).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockHeader {
-    /// Id of the previous block (zero for block 1).
+    /// Id of the previous block (for block 1, the genesis pseudo-block: the chain id with
+    /// its first four bytes, the block number, zeroed).
     pub previous: BlockId,
     /// When the block was sealed.
     pub timestamp: TimePoint,

@@ -51,7 +51,8 @@ pub struct History {
     seen: FastMap<IdKey, Slot>,
     /// Ids by expiration second, for pruning. An id released after a refusal may stay
     /// in its bucket: pruning a missing id is a no-op, and an id's expiration is part of
-    /// what it hashes, so the id cannot come back with another expiration.
+    /// what it hashes, so the id cannot come back with another expiration (short of a
+    /// 128-bit collision, see [`IdKey`], which could at worst forget the other id early).
     expiries: BTreeMap<TimePointSec, Vec<IdKey>>,
 }
 
@@ -64,13 +65,13 @@ pub struct History {
 /// status query answered with the first's placement); matching someone else's id is a
 /// second preimage (2^128).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct IdKey([u64; 2]);
+struct IdKey(u64, u64);
 
 impl IdKey {
     fn of(id: &TxId) -> Self {
         let b = &id.0 .0;
         let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        Self([word(0), word(8)])
+        Self(word(0), word(8))
     }
 }
 

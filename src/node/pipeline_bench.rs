@@ -226,9 +226,10 @@ pub struct Memory {
     #[serde(default)]
     pub rss_anon_half: u64,
     /// Growth per transaction delivered in the second half of the run: caches, pools and
-    /// arenas have filled by then, so this is what a longer run would keep adding.
+    /// arenas have filled by then, so this is what a longer run would keep adding. Absent
+    /// when the half-way sample came too late to cover a quarter of the run (short runs).
     #[serde(default)]
-    pub rss_growth_bytes_per_tx_second_half: f64,
+    pub rss_growth_bytes_per_tx_second_half: Option<f64>,
 }
 
 /// The figures of one configuration (one child process).
@@ -628,7 +629,7 @@ fn account_key(i: usize) -> PrivateKey {
 }
 
 /// A pusher's pre-built batches, held only to be dropped once the measured window ends.
-type Resident = Box<dyn std::any::Any + Send>;
+type Resident = Box<dyn Send>;
 
 /// One submitted transaction: its index in the workload, times since the start (ns) and
 /// where it landed.
@@ -654,9 +655,19 @@ struct Delivered {
 /// A vector with room for `n` items whose pages are already resident, so that filling it
 /// does not count as growth in the memory figures.
 fn resident<T: Default + Clone>(n: usize) -> Vec<T> {
-    let mut v = vec![T::default(); n];
+    // `resize` writes every element; `vec![x; n]` may take a zeroed allocation for types
+    // whose default is all zeros, whose pages the OS maps only when first written.
+    let mut v = Vec::with_capacity(n);
+    v.resize(n, T::default());
     v.clear();
     v
+}
+
+/// Growth per transaction after the half-way sample `(delivered, anonymous RSS)`, if at
+/// least a quarter of the `count` transactions came after it.
+fn second_half_growth(count: u64, (delivered, rss_half): (u64, u64), rss_end: u64) -> Option<f64> {
+    let after = count.saturating_sub(delivered);
+    (after > 0 && after >= count / 4).then(|| (rss_end as f64 - rss_half as f64) / after as f64)
 }
 
 /// Runs one configuration in this process.
@@ -1055,12 +1066,10 @@ async fn measure(
             }));
         }
     }
-    let mut submitted: Vec<Submitted> = resident(count);
-    let mut resident = Vec::with_capacity(pushers.len());
+    // Each pusher's records and batches, kept as they are until the figures are read.
+    let mut pushed: Vec<(Vec<Submitted>, Resident)> = Vec::with_capacity(pushers.len());
     for p in pushers {
-        let (rec, batches) = p.await??;
-        submitted.extend(rec);
-        resident.push(batches);
+        pushed.push(p.await??);
     }
     let mut delivered: Vec<Vec<Delivered>> = Vec::new();
     for s in subs {
@@ -1074,7 +1083,11 @@ async fn measure(
     let (delivered_half, rss_anon_half) = half.await?;
     let cpu1 = super::bench::cpu_seconds();
     let threads = thread_cpu_since(&cpu_before);
-    drop(resident);
+    let mut submitted: Vec<Submitted> = Vec::with_capacity(count);
+    for (records, batches) in pushed {
+        submitted.extend(records);
+        drop(batches);
+    }
     let stages = Counters::read(ready).busy_since(&before, threads.verify_pool_s);
     pb.finish_and_clear();
     // Exec publishes its head just after the results are in the log, which subscribers
@@ -1172,8 +1185,11 @@ async fn measure(
             rss_peak,
             rss_growth_bytes_per_tx: (rss_anon_end as f64 - rss_anon_start as f64) / count as f64,
             rss_anon_half,
-            rss_growth_bytes_per_tx_second_half: (rss_anon_end as f64 - rss_anon_half as f64)
-                / (count as f64 - delivered_half as f64).max(1.0),
+            rss_growth_bytes_per_tx_second_half: second_half_growth(
+                count as u64,
+                (delivered_half, rss_anon_half),
+                rss_anon_end,
+            ),
         },
         transactions: count,
         blocks: blocks.len(),
@@ -1242,10 +1258,25 @@ fn print_table(r: &PipelineReport) {
     row("  growth bytes per transaction", each(&|x| format!("{:.1}", x.memory.rss_growth_bytes_per_tx)));
     row(
         "    in the run's second half",
-        each(&|x| format!("{:.1}", x.memory.rss_growth_bytes_per_tx_second_half)),
+        each(&|x| x.memory.rss_growth_bytes_per_tx_second_half.map_or("-".into(), |g| format!("{g:.1}"))),
     );
     row("  peak RSS MiB", each(&|x| format!("{:.0}", mib(x.memory.rss_peak))));
     if let Some(s) = r.scaling {
         println!("scaling: {}-core tps over 1-core tps, per core = {s:.2} (1.00 is linear)", r.cores);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::second_half_growth;
+
+    #[test]
+    fn second_half_growth_needs_a_quarter_of_the_run() {
+        assert_eq!(second_half_growth(1000, (500, 1_000), 51_000), Some(100.0));
+        assert_eq!(second_half_growth(1000, (750, 0), 250), Some(1.0));
+        assert_eq!(second_half_growth(1000, (800, 0), 200), None, "sampled too late");
+        assert_eq!(second_half_growth(1000, (1000, 0), 0), None);
+        assert_eq!(second_half_growth(0, (0, 0), 0), None);
+        assert_eq!(second_half_growth(100, (50, 1_000), 500), Some(-10.0), "memory may shrink");
     }
 }

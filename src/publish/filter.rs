@@ -170,8 +170,9 @@ pub struct TxFacts<'a> {
 /// The [`TxFacts`] of every result of a block, in one flat list of names.
 ///
 /// One allocation for the whole block, and rows without pointers: a block's facts are
-/// built once, read by every subscription and freed in one step, where per-result lists
-/// would each be allocated, and each read again from cold memory just to be freed.
+/// built once, read by every subscription and freed in one step, where per-result inline
+/// lists were each visited again, in cold memory, just to be dropped (and allocated when
+/// longer than four names).
 ///
 /// # Invariant
 /// Row `i`'s five lists are consecutive runs of `names`, starting where row `i - 1`'s
