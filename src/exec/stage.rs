@@ -34,6 +34,8 @@ pub struct ExecStage {
     view: ExecView,
     snapshot_busy: Arc<AtomicBool>,
     snapshot_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// True while `open` replays the chain log (see [`ExecStage::maybe_snapshot`]).
+    replaying: bool,
     loaded_snapshot: Option<BlockNum>,
     /// Roots of the newest executed blocks, for checking the roots headers claim without
     /// reading the results log back.
@@ -72,7 +74,7 @@ impl ExecStage {
             stats: Arc::default(),
             authorities,
         };
-        let stage = Self {
+        let mut stage = Self {
             executor,
             chain,
             results,
@@ -80,6 +82,7 @@ impl ExecStage {
             view,
             snapshot_busy: Arc::new(AtomicBool::new(false)),
             snapshot_thread: Mutex::new(None),
+            replaying: true,
             loaded_snapshot: (start > 0).then_some(BlockNum(start as u32)),
             recent_roots: Mutex::new(BTreeMap::new()),
             keep_decoded_results,
@@ -115,6 +118,7 @@ impl ExecStage {
             }
         }
         pb.finish_and_clear();
+        stage.replaying = false;
         Ok(stage)
     }
 
@@ -173,18 +177,23 @@ impl ExecStage {
         Ok(None)
     }
 
-    /// Starts writing a snapshot of the state after `block` on a background thread, unless
-    /// one is being written.
+    /// Starts writing a snapshot of the state after `block` on a background thread. While
+    /// following the head, a block that comes while a snapshot is being written skips its
+    /// turn rather than hold up execution; while replaying, it waits for that write, since
+    /// nobody waits on replay and every interval then gets its snapshot.
     fn maybe_snapshot(&self, block: &SignedBlock, head: ExecutedHead) {
         let ex = self.executor.read().expect("executor lock");
         let (Some(dir), interval) = (ex.config().snapshot_dir.clone(), ex.config().snapshot_interval_blocks)
         else {
             return;
         };
-        if interval == 0
-            || !head.num.0.is_multiple_of(interval)
-            || self.snapshot_busy.swap(true, Ordering::AcqRel)
-        {
+        if interval == 0 || !head.num.0.is_multiple_of(interval) {
+            return;
+        }
+        if self.replaying {
+            self.finish_snapshots();
+        }
+        if self.snapshot_busy.swap(true, Ordering::AcqRel) {
             return;
         }
         let mut rows = snapshot::capture(&ex.store().read().expect("state lock"));
