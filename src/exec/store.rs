@@ -1,5 +1,6 @@
-//! The state store: contract rows at `(code, scope, table, id)` in one ordered map, the
-//! state root that follows it, and the per-transaction overlay that holds a transaction's
+//! The state store: contract rows at `(code, scope, table, id)`, sharded by scope, each
+//! shard a hash map for point reads and writes beside its keys in order for range queries;
+//! the state root that follows it; and the per-transaction overlay that holds a transaction's
 //! writes until it commits.
 //!
 //! Account metadata, permissions, code and deferred requests are rows of the system
@@ -13,7 +14,7 @@
 //! same store before any of those keys changed (the executor's waves: transactions of one
 //! wave write disjoint scopes, so each one's delta is computed on its worker thread).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 
 use bytes::Bytes;
@@ -77,16 +78,69 @@ fn shard_of(scope: Name) -> usize {
 }
 const _: () = assert!(SHARDS == 1 << 4);
 
+/// One shard's rows.
+///
+/// Point reads and writes, nearly all of a transaction's row traffic, probe the hash map:
+/// two or three cache lines, where a search of an ordered map of a few thousand rows walks
+/// four nodes of several lines each (cold after other work, so it waits on memory). The
+/// ordered key set serves range queries and iteration in key order; only a new key or a
+/// removed one touches it, so replacing a value (a balance) costs one probe.
+///
+/// # Invariant
+/// `order` holds exactly the keys of `values`.
+#[derive(Debug, Clone, Default)]
+struct Shard {
+    /// Keyed by a per-process random seed, so a contract cannot aim its keys at one bucket
+    /// without learning the seed.
+    values: HashMap<RowKey, Bytes, foldhash::quality::RandomState>,
+    order: BTreeSet<RowKey>,
+}
+
+impl Shard {
+    fn get(&self, key: &RowKey) -> Option<&Bytes> {
+        self.values.get(key)
+    }
+
+    /// Sets (`Some`) or removes (`None`) a row; the value it replaced.
+    fn put(&mut self, key: RowKey, new: Option<Bytes>) -> Option<Bytes> {
+        match new {
+            Some(v) => {
+                let old = self.values.insert(key, v);
+                if old.is_none() {
+                    self.order.insert(key);
+                }
+                old
+            }
+            None => {
+                let old = self.values.remove(&key);
+                if old.is_some() {
+                    self.order.remove(&key);
+                }
+                old
+            }
+        }
+    }
+
+    /// Rows in key order.
+    fn iter(&self) -> impl Iterator<Item = (&RowKey, &Bytes)> {
+        self.order.iter().map(move |k| (k, &self.values[k]))
+    }
+
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+}
+
 /// All rows and the state root.
 #[derive(Debug, Clone)]
 pub struct Store {
-    rows: Vec<BTreeMap<RowKey, Bytes>>,
+    rows: Vec<Shard>,
     root: LtHash,
 }
 
 impl Default for Store {
     fn default() -> Self {
-        Self { rows: (0..SHARDS).map(|_| BTreeMap::new()).collect(), root: LtHash::default() }
+        Self { rows: (0..SHARDS).map(|_| Shard::default()).collect(), root: LtHash::default() }
     }
 }
 
@@ -96,11 +150,11 @@ impl Store {
         Self::default()
     }
 
-    fn shard(&self, key: &RowKey) -> &BTreeMap<RowKey, Bytes> {
+    fn shard(&self, key: &RowKey) -> &Shard {
         &self.rows[shard_of(key.scope)]
     }
 
-    fn shard_mut(&mut self, key: &RowKey) -> &mut BTreeMap<RowKey, Bytes> {
+    fn shard_mut(&mut self, key: &RowKey) -> &mut Shard {
         &mut self.rows[shard_of(key.scope)]
     }
 
@@ -113,25 +167,26 @@ impl Store {
     pub fn lower_bound(&self, code: Name, scope: Name, table: Name, id: u64) -> Option<u64> {
         let start = RowKey::table_start(code, scope, table, id);
         self.rows[shard_of(scope)]
+            .order
             .range((Bound::Included(start), Bound::Unbounded))
             .next()
-            .filter(|(k, _)| k.code == code && k.scope == scope && k.table == table)
-            .map(|(k, _)| k.id)
+            .filter(|k| k.code == code && k.scope == scope && k.table == table)
+            .map(|k| k.id)
     }
 
     /// Every row, shard by shard (key order within a shard, not across shards).
     pub fn iter(&self) -> impl Iterator<Item = (&RowKey, &Bytes)> {
-        self.rows.iter().flat_map(|s| s.iter())
+        self.rows.iter().flat_map(Shard::iter)
     }
 
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.rows.iter().map(BTreeMap::len).sum()
+        self.rows.iter().map(Shard::len).sum()
     }
 
     /// True when there is no row.
     pub fn is_empty(&self) -> bool {
-        self.rows.iter().all(BTreeMap::is_empty)
+        self.rows.iter().all(|s| s.values.is_empty())
     }
 
     /// Applies writes in order (`None` removes), returning what changed (old and new value
@@ -141,7 +196,7 @@ impl Store {
     pub fn apply(&mut self, writes: impl IntoIterator<Item = (RowKey, Option<Bytes>)>) -> Vec<RowChange> {
         let mut changes = Vec::new();
         for (key, new) in writes {
-            let old = put_row(self.shard_mut(&key), key, new.clone());
+            let old = self.shard_mut(&key).put(key, new.clone());
             if old != new {
                 changes.push(RowChange { key, old, new });
             }
@@ -230,7 +285,7 @@ impl Store {
         let sum = self
             .rows
             .par_iter()
-            .flat_map(|s| s.par_iter())
+            .flat_map(|s| s.values.par_iter())
             .fold(LtHash::default, |mut acc, (k, v)| {
                 acc.add_element(&[&k.encode(), v]);
                 acc
@@ -243,23 +298,15 @@ impl Store {
     }
 }
 
-/// Sets (`Some`) or removes (`None`) one row of a shard; the value it replaced.
-fn put_row(shard: &mut BTreeMap<RowKey, Bytes>, key: RowKey, new: Option<Bytes>) -> Option<Bytes> {
-    match new {
-        Some(v) => shard.insert(key, v),
-        None => shard.remove(&key),
-    }
-}
-
 /// Applies `writes` (all of one shard) in order, keeping the replaced values `keep` selects.
 fn apply_to_shard(
-    shard: &mut BTreeMap<RowKey, Bytes>,
+    shard: &mut Shard,
     writes: impl IntoIterator<Item = (RowKey, Option<Bytes>)>,
     keep: &impl Fn(&RowKey) -> bool,
     kept: &mut Vec<(RowKey, Option<Bytes>)>,
 ) {
     for (key, new) in writes {
-        let old = put_row(shard, key, new);
+        let old = shard.put(key, new);
         if keep(&key) {
             kept.push((key, old));
         }
