@@ -305,6 +305,17 @@ fn records_that_do_not_decode_or_disagree_are_refused_by_name() {
     lying.transactions[0].origin = dawn::chain::results::Origin::Block(9_999);
     let (_, detail) = corrupt(FeedBlock::decode(BlockNum(1), &chain(0), &dawn::chain::codec::encode(&lying)));
     assert!(detail.contains("past the block's end"), "{detail}");
+    // Two results naming one transaction.
+    let mut twice: dawn::chain::results::BlockResults =
+        dawn::chain::codec::decode(&results(0), u64::MAX).unwrap();
+    let first = twice
+        .transactions
+        .iter()
+        .find(|r| matches!(r.origin, dawn::chain::results::Origin::Block(_)))
+        .cloned();
+    twice.transactions.push(first.expect("block 1 has a transaction"));
+    let (_, detail) = corrupt(FeedBlock::decode(BlockNum(1), &chain(0), &dawn::chain::codec::encode(&twice)));
+    assert!(detail.contains("two results name transaction"), "{detail}");
     // The real pair decodes.
     assert_eq!(FeedBlock::decode(BlockNum(1), &chain(0), &results(0)).unwrap().num(), BlockNum(1));
 }

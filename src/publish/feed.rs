@@ -83,10 +83,18 @@ impl FeedBlock {
                 results.block_id
             )));
         }
+        // Each transaction of the block has one result (exec records a delayed one once, as
+        // `Delayed`): a record naming one twice is refused, so the facts built below stay
+        // bounded by the two records' sizes.
+        let mut named = vec![false; block.transactions.len()];
         for r in &results.transactions {
             if let Origin::Block(i) | Origin::Delayed(i) = r.origin {
-                if i as usize >= block.transactions.len() {
-                    return Err(corrupt(format!("a result names transaction {i}, past the block's end")));
+                match named.get_mut(i as usize) {
+                    None => {
+                        return Err(corrupt(format!("a result names transaction {i}, past the block's end")))
+                    }
+                    Some(true) => return Err(corrupt(format!("two results name transaction {i}"))),
+                    Some(seen) => *seen = true,
                 }
             }
         }
