@@ -174,13 +174,14 @@ fn canary_the_model_check_can_fail() {
     assert!(r.is_err());
 }
 
+/// Tiny segments, synced on a timer of `ms` milliseconds.
+fn interval_sync(ms: u64) -> Config {
+    Config { sync: dawn::log::SyncPolicy::Interval(std::time::Duration::from_millis(ms)), ..Config::tiny() }
+}
+
 #[test]
 fn interval_policy_shares_one_sync_among_many_appends() {
-    let config = Config {
-        sync: dawn::log::SyncPolicy::Interval(std::time::Duration::from_millis(300)),
-        ..Config::tiny()
-    };
-    let log = Log::open(Arc::new(MemDir::new()), config).unwrap();
+    let log = Log::open(Arc::new(MemDir::new()), interval_sync(300)).unwrap();
     let mut last = None;
     for i in 0..40u32 {
         last = Some(log.append(&[i.to_le_bytes()]).unwrap());
@@ -249,11 +250,7 @@ fn many_readers_beside_one_writer_see_a_consistent_prefix() {
 /// and until pruned, and only as the type it was kept as.
 #[test]
 fn decoded_records_follow_the_records_visibility() {
-    let config = Config {
-        sync: dawn::log::SyncPolicy::Interval(std::time::Duration::from_secs(60)),
-        ..Config::tiny()
-    };
-    let log = Log::open(Arc::new(MemDir::new()), config).unwrap();
+    let log = Log::open(Arc::new(MemDir::new()), interval_sync(60_000)).unwrap();
     let a = log.append_decoded(b"seven".to_vec(), Arc::new(7u32)).unwrap();
     assert!(log.decoded::<u32>(a.first).is_none(), "not durable yet");
     assert!(matches!(log.get(a.first), Err(ReadError::PastEnd { .. })), "nor is the record");
