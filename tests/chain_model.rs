@@ -29,15 +29,18 @@ fn tx_strategy() -> impl Strategy<Value = Transaction> {
             max_cpu_us: 0,
             max_net_bytes: 0,
             delay_sec: 0,
-            read_scopes: vec![],
+            read_scopes: smallvec::smallvec![],
             write_scopes: writes.into_iter().collect(),
             actions: actions
                 .into_iter()
                 .map(|(account, name, data)| Action {
                     account,
                     name,
-                    authorization: vec![PermissionLevel { actor: account, permission: n("active") }],
-                    data: Bytes(data),
+                    authorization: smallvec::smallvec![PermissionLevel {
+                        actor: account,
+                        permission: n("active")
+                    }],
+                    data: Bytes::from(data),
                 })
                 .collect(),
         })
@@ -83,13 +86,16 @@ fn json_looks_like_eos() {
         max_cpu_us: 0,
         max_net_bytes: 0,
         delay_sec: 0,
-        read_scopes: vec![],
-        write_scopes: vec![n("alice"), n("bob")],
-        actions: vec![Action {
+        read_scopes: smallvec::smallvec![],
+        write_scopes: smallvec::smallvec![n("alice"), n("bob")],
+        actions: smallvec::smallvec![Action {
             account: n("eosio.token"),
             name: n("transfer"),
-            authorization: vec![PermissionLevel { actor: n("alice"), permission: n("active") }],
-            data: Bytes(vec![1, 2, 255]),
+            authorization: smallvec::smallvec![PermissionLevel {
+                actor: n("alice"),
+                permission: n("active")
+            }],
+            data: Bytes::from(vec![1, 2, 255]),
         }],
     };
     let st = SignedTransaction::sign(tx, &[&key], &chain());
@@ -127,24 +133,27 @@ fn scope_rules() {
         max_cpu_us: 0,
         max_net_bytes: 0,
         delay_sec: 0,
-        read_scopes: vec![n("carol")],
-        write_scopes: vec![n("alice"), n("bob")],
-        actions: vec![Action {
+        read_scopes: smallvec::smallvec![n("carol")],
+        write_scopes: smallvec::smallvec![n("alice"), n("bob")],
+        actions: smallvec::smallvec![Action {
             account: n("eosio.token"),
             name: n("transfer"),
-            authorization: vec![PermissionLevel { actor: n("alice"), permission: n("active") }],
-            data: Bytes(vec![]),
+            authorization: smallvec::smallvec![PermissionLevel {
+                actor: n("alice"),
+                permission: n("active")
+            }],
+            data: Bytes::from(vec![]),
         }],
     };
     tx.check_scopes().unwrap();
-    tx.write_scopes = vec![n("bob"), n("alice")];
+    tx.write_scopes = smallvec::smallvec![n("bob"), n("alice")];
     assert!(matches!(tx.check_scopes(), Err(ScopeError::NotSortedUnique { list: "write", .. })));
-    tx.write_scopes = vec![n("alice"), n("alice")];
+    tx.write_scopes = smallvec::smallvec![n("alice"), n("alice")];
     assert!(matches!(tx.check_scopes(), Err(ScopeError::NotSortedUnique { .. })));
-    tx.write_scopes = vec![n("alice"), n("carol")];
+    tx.write_scopes = smallvec::smallvec![n("alice"), n("carol")];
     assert!(matches!(tx.check_scopes(), Err(ScopeError::ReadAndWrite(_))));
-    tx.read_scopes = vec![];
-    tx.write_scopes = vec![n("bob")];
+    tx.read_scopes = smallvec::smallvec![];
+    tx.write_scopes = smallvec::smallvec![n("bob")];
     assert_eq!(tx.check_scopes(), Err(ScopeError::ActorNotWritten(n("alice"))));
     tx.actions.clear();
     assert_eq!(tx.check_scopes(), Err(ScopeError::NoActions));
@@ -239,7 +248,7 @@ fn genesis_validates_and_has_a_stable_chain_id() {
     // Contracts go on genesis accounts, one each, with code.
     let contract = |account: &str, code: Vec<u8>| dawn::chain::GenesisContract {
         account: n(account),
-        code: dawn::chain::Bytes(code),
+        code: dawn::chain::Bytes::from(code),
     };
     let mut with = g.clone();
     with.contracts = vec![contract("alice", vec![0, 97, 115, 109])];
@@ -274,10 +283,10 @@ proptest! {
 #[test]
 fn values_decode_one_after_another_and_a_lying_length_fails() {
     use dawn::chain::{codec, Bytes};
-    let mut buf = codec::encode(&Bytes(vec![1, 2, 3]));
+    let mut buf = codec::encode(&Bytes::from(vec![1, 2, 3]));
     buf.extend(codec::encode(&7u32));
     let mut rest = &buf[..];
-    assert_eq!(codec::decode_front::<Bytes>(&mut rest, 1 << 20).unwrap(), Bytes(vec![1, 2, 3]));
+    assert_eq!(codec::decode_front::<Bytes>(&mut rest, 1 << 20).unwrap(), Bytes::from(vec![1, 2, 3]));
     assert_eq!(codec::decode_front::<u32>(&mut rest, 1 << 20).unwrap(), 7);
     assert!(rest.is_empty());
     // A length prefix claiming far more than follows fails (and leaves the input alone).
@@ -288,10 +297,10 @@ fn values_decode_one_after_another_and_a_lying_length_fails() {
     assert_eq!(rest.len(), lying.len());
     assert!(codec::decode::<Bytes>(&lying, 4 << 20).is_err());
     // A value longer than the limit is refused even when all of it is there.
-    let big = codec::encode(&Bytes(vec![9; 100]));
+    let big = codec::encode(&Bytes::from(vec![9; 100]));
     let mut rest = &big[..];
     assert!(codec::decode_front::<Bytes>(&mut rest, 50).is_err());
-    assert_eq!(codec::decode_front::<Bytes>(&mut rest, 108).unwrap(), Bytes(vec![9; 100]));
+    assert_eq!(codec::decode_front::<Bytes>(&mut rest, 108).unwrap(), Bytes::from(vec![9; 100]));
 }
 
 #[test]

@@ -83,7 +83,7 @@ fn undeclared_scope_fails_naming_it() {
     let before = ex.state_root();
     for contract in [n("eosio.token"), WASM_TOKEN] {
         let mut t = workload::transfer(contract, a, b, 5, 9);
-        t.write_scopes = vec![a];
+        t.write_scopes = smallvec::smallvec![a];
         let r = ex.execute_block(&maker.next(vec![t]));
         assert_eq!(statuses(&r), vec![TransactionStatus::HardFail]);
         let e = &errors(&r)[0];
@@ -98,9 +98,9 @@ fn undeclared_scope_fails_naming_it() {
     let mut t = workload::transfer(n("eosio.token"), a, b, 5, 10);
     t.actions[0].authorization[0].actor = b;
     let mut u = workload::transfer(n("eosio.token"), a, n("nobody"), 5, 11);
-    u.write_scopes = vec![n("nobody"), a];
+    u.write_scopes = smallvec::smallvec![n("nobody"), a];
     let mut v = workload::transfer(WASM_TOKEN, a, b, 5, 12);
-    v.actions[0].data = Bytes(vec![1, 2, 3]);
+    v.actions[0].data = Bytes::from(vec![1, 2, 3]);
     let r = ex.execute_block(&maker.next(vec![t, u, v]));
     let e = errors(&r);
     assert!(e[0].contains("missing authority of"), "{e:?}");
@@ -208,7 +208,7 @@ fn inline_actions_run_after_notifications_and_unwind_together() {
     // Again: the relay has 3 left, the inline transfer of 7 fails, and the whole
     // transaction unwinds (the relay keeps its 3).
     let mut again = go;
-    again.actions[0].data = Bytes(vec![1]);
+    again.actions[0].data = Bytes::from(vec![1]);
     let r = ex.execute_block(&maker.next(vec![again]));
     assert_eq!(statuses(&r), vec![TransactionStatus::HardFail]);
     assert!(errors(&r)[0].contains("overdrawn balance"));

@@ -100,7 +100,7 @@ fn tx(s: &Spec, nonce: u64) -> Transaction {
         t.delay_sec = 1;
     }
     if s.undeclared && s.from != s.to {
-        t.write_scopes = vec![account(s.from)];
+        t.write_scopes = smallvec::smallvec![account(s.from)];
     }
     t
 }

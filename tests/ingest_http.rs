@@ -124,17 +124,17 @@ fn every_rejection_is_specific_and_changes_nothing() {
     assert_eq!((s, v["name"].as_str().unwrap()), (413, "too_large"));
     // Oversized transaction inside a well-formed request.
     let mut big = node.tx("alice", 9);
-    big.actions[0].data = Bytes(vec![7; 100_000]);
+    big.actions[0].data = Bytes::from(vec![7; 100_000]);
     node.refuse(packed(&node.sign(big, "alice")), 413, "too_large");
     // Scopes.
     let mut t = node.tx("alice", 1);
-    t.write_scopes = vec![n("bob"), n("alice")];
+    t.write_scopes = smallvec::smallvec![n("bob"), n("alice")];
     node.refuse(full(&node.sign(t, "alice")), 400, "bad_scopes");
     let mut t = node.tx("alice", 1);
-    t.write_scopes = vec![n("bob")];
+    t.write_scopes = smallvec::smallvec![n("bob")];
     node.refuse(full(&node.sign(t, "alice")), 400, "bad_scopes");
     let mut t = node.tx("alice", 1);
-    t.read_scopes = vec![n("alice")];
+    t.read_scopes = smallvec::smallvec![n("alice")];
     node.refuse(full(&node.sign(t, "alice")), 400, "bad_scopes");
     // Expiration.
     let mut t = node.tx("alice", 1);
@@ -153,13 +153,13 @@ fn every_rejection_is_specific_and_changes_nothing() {
     // Signatures and authority.
     node.refuse(full(&node.sign(node.tx("alice", 1), "bob")), 401, "bad_signature");
     node.refuse(
-        full(&SignedTransaction { transaction: node.tx("alice", 1), signatures: vec![] }),
+        full(&SignedTransaction { transaction: node.tx("alice", 1), signatures: smallvec::smallvec![] }),
         401,
         "missing_authority",
     );
     let mut t = node.tx("alice", 1);
     t.actions[0].authorization[0].actor = n("nobody");
-    t.write_scopes = vec![n("alice"), n("nobody")];
+    t.write_scopes = smallvec::smallvec![n("alice"), n("nobody")];
     node.refuse(full(&node.sign(t, "alice")), 400, "unknown_authority");
     let other_chain = SignedTransaction::sign(
         node.tx("alice", 1),
@@ -226,8 +226,8 @@ fn compute_scopes_declares_what_a_transaction_touches() {
         quantity: "1.0000 SYS".parse().unwrap(),
         memo: String::new(),
     };
-    tx.actions[0].data = dawn::chain::Bytes(codec::encode(&data));
-    tx.write_scopes = vec![];
+    tx.actions[0].data = dawn::chain::Bytes::from(codec::encode(&data));
+    tx.write_scopes = smallvec::smallvec![];
     let (s, v) = node.post("/v1/chain/compute_scopes", json!({"transaction": tx}));
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["read_scopes"], json!([]));
@@ -235,7 +235,7 @@ fn compute_scopes_declares_what_a_transaction_touches() {
     // Overdrawn: the speculative run fails, and says why.
     let mut over = tx.clone();
     let big = dawn::exec::native::token::Transfer { quantity: "999999999.0000 SYS".parse().unwrap(), ..data };
-    over.actions[0].data = dawn::chain::Bytes(codec::encode(&big));
+    over.actions[0].data = dawn::chain::Bytes::from(codec::encode(&big));
     let (s, v) = node.post("/v1/chain/compute_scopes", json!({"transaction": over}));
     assert_eq!((s, v["name"].as_str().unwrap()), (422, "would_fail"), "{v}");
     assert!(v["message"].as_str().unwrap().contains("overdrawn balance"), "{v}");

@@ -68,8 +68,8 @@ fn transfer(info: &Value, who: &str, nonce: u64) -> SignedTransaction {
         quantity: "0.0001 SYS".parse().unwrap(),
         memo: format!("{nonce}"),
     };
-    tx.actions[0].data = dawn::chain::Bytes(codec::encode(&data));
-    tx.write_scopes = vec![dawn::chain::n(who), dawn::chain::n(to)];
+    tx.actions[0].data = dawn::chain::Bytes::from(codec::encode(&data));
+    tx.write_scopes = smallvec::smallvec![dawn::chain::n(who), dawn::chain::n(to)];
     tx.write_scopes.sort();
     SignedTransaction::sign(tx, &[&dev::dev_key(who)], &chain)
 }

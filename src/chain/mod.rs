@@ -32,7 +32,7 @@ mod time;
 pub mod token;
 mod transaction;
 
-pub use action::{Action, Bytes, PermissionLevel};
+pub use action::{Action, Authorizations, Bytes, PermissionLevel, BYTES_INLINE};
 pub use asset::{Asset, AssetError, Symbol, ASSET_AMOUNT_MAX};
 pub use authority::{Authority, AuthorityError, KeyWeight, PermissionLevelWeight, AUTHORITY_DEPTH_MAX};
 pub use block::{BlockHeader, BlockId, BlockNum, SealedBlock, SignedBlock};
@@ -44,4 +44,6 @@ pub use name::{n, Name, NameError};
 pub use receipt::{TransactionReceipt, TransactionStatus};
 pub use state::{ExecutedRoots, ScopeDeclaration, StateView};
 pub use time::{add_cpu_since, thread_cpu_ns, TimeError, TimePoint, TimePointSec};
-pub use transaction::{ChainId, ScopeError, SignedTransaction, Transaction, TxId};
+pub use transaction::{
+    Actions, ChainId, ScopeError, Scopes, Signatures, SignedTransaction, Transaction, TxId,
+};

@@ -125,8 +125,11 @@ mod tests {
         let action = Arc::new(Action {
             account: n("eosio.token"),
             name: n("transfer"),
-            authorization: vec![PermissionLevel { actor: n("alice"), permission: n("active") }],
-            data: Bytes(vec![i as u8; 3 + i as usize]),
+            authorization: smallvec::smallvec![PermissionLevel {
+                actor: n("alice"),
+                permission: n("active")
+            }],
+            data: Bytes::from(vec![i as u8; 3 + i as usize]),
         });
         TxResult {
             origin,

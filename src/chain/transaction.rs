@@ -1,6 +1,7 @@
 //! Transactions: the fields of DESIGN.md, their id, the signed digest, and the scope rules.
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use super::{codec, Action, Checksum256, Name, Signature, TimePointSec};
 
@@ -19,6 +20,13 @@ impl std::fmt::Display for TxId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ChainId(pub Checksum256);
 
+/// A transaction's scope list; two (a transfer's sender and receiver) live inline.
+pub type Scopes = SmallVec<[Name; 2]>;
+/// A transaction's actions; one is the common case and lives inline.
+pub type Actions = SmallVec<[Action; 1]>;
+/// A transaction's signatures; one is the common case and lives inline.
+pub type Signatures = SmallVec<[Signature; 1]>;
+
 /// An unsigned transaction. `Default` is the empty one (expired at the epoch, no actions):
 /// a base to fill in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,11 +44,11 @@ pub struct Transaction {
     /// Seconds to delay execution.
     pub delay_sec: u32,
     /// Scopes the transaction reads, sorted and unique.
-    pub read_scopes: Vec<Name>,
+    pub read_scopes: Scopes,
     /// Scopes the transaction writes, sorted and unique.
-    pub write_scopes: Vec<Name>,
+    pub write_scopes: Scopes,
     /// The actions, run in order.
-    pub actions: Vec<Action>,
+    pub actions: Actions,
 }
 
 /// A scope declaration that breaks Dawn's rules.
@@ -127,7 +135,7 @@ pub struct SignedTransaction {
     /// The transaction.
     pub transaction: Transaction,
     /// Signatures over [`Transaction::signing_digest`].
-    pub signatures: Vec<Signature>,
+    pub signatures: Signatures,
 }
 
 impl SignedTransaction {
@@ -136,8 +144,12 @@ impl SignedTransaction {
     #[cfg(test)]
     pub(crate) fn unsigned_with(expiration: TimePointSec, action: Action) -> Self {
         Self {
-            transaction: Transaction { expiration, actions: vec![action], ..Transaction::default() },
-            signatures: vec![],
+            transaction: Transaction {
+                expiration,
+                actions: smallvec::smallvec![action],
+                ..Transaction::default()
+            },
+            signatures: smallvec::smallvec![],
         }
     }
 

@@ -113,7 +113,7 @@ mod tests {
         Action {
             account: Name(9),
             name: Name(1),
-            authorization: vec![PermissionLevel { actor, permission: Name(2) }],
+            authorization: smallvec::smallvec![PermissionLevel { actor, permission: Name(2) }],
             data: Bytes::default(),
         }
     }
@@ -121,19 +121,28 @@ mod tests {
     #[test]
     fn requests_are_checked_as_transactions_are() {
         let me = Name(5);
-        let ok =
-            DeferredRequest { read_scopes: vec![Name(1)], write_scopes: vec![me], actions: vec![act(me)] };
+        let ok = DeferredRequest {
+            read_scopes: smallvec::smallvec![Name(1)],
+            write_scopes: smallvec::smallvec![me],
+            actions: smallvec::smallvec![act(me)],
+        };
         assert_eq!(check_request(me, &ok), Ok(()));
         let bad = |r: DeferredRequest, want: &str| {
             let e = check_request(me, &r).unwrap_err().to_string();
             assert!(e.contains(want), "{e}");
         };
-        bad(DeferredRequest { actions: vec![], ..ok.clone() }, "1 to 16 actions");
-        bad(DeferredRequest { actions: vec![act(me); 17], ..ok.clone() }, "1 to 16 actions");
-        bad(DeferredRequest { write_scopes: vec![me, Name(1)], ..ok.clone() }, "sorted and unique");
-        bad(DeferredRequest { read_scopes: vec![me], ..ok.clone() }, "both read and write");
-        bad(DeferredRequest { actions: vec![act(Name(6))], ..ok.clone() }, "only by its sender");
-        bad(DeferredRequest { write_scopes: vec![Name(7)], ..ok }, "must be a write scope");
+        bad(DeferredRequest { actions: smallvec::smallvec![], ..ok.clone() }, "1 to 16 actions");
+        bad(DeferredRequest { actions: smallvec::smallvec![act(me); 17], ..ok.clone() }, "1 to 16 actions");
+        bad(
+            DeferredRequest { write_scopes: smallvec::smallvec![me, Name(1)], ..ok.clone() },
+            "sorted and unique",
+        );
+        bad(DeferredRequest { read_scopes: smallvec::smallvec![me], ..ok.clone() }, "both read and write");
+        bad(
+            DeferredRequest { actions: smallvec::smallvec![act(Name(6))], ..ok.clone() },
+            "only by its sender",
+        );
+        bad(DeferredRequest { write_scopes: smallvec::smallvec![Name(7)], ..ok }, "must be a write scope");
     }
 
     #[test]
@@ -143,7 +152,11 @@ mod tests {
             sender_id: id,
             delivery_ms: at,
             expires_ms: at + 1,
-            request: DeferredRequest { read_scopes: vec![], write_scopes: vec![], actions: vec![] },
+            request: DeferredRequest {
+                read_scopes: smallvec::smallvec![],
+                write_scopes: smallvec::smallvec![],
+                actions: smallvec::smallvec![],
+            },
         };
         let mut ix = DeferredIndex::default();
         ix.insert(&e(1, 1, 30));

@@ -151,7 +151,7 @@ pub fn genesis_rows(genesis: &Genesis) -> Result<Vec<(RowKey, Option<Bytes>)>, E
         put(&mut rows, EOSIO, c.account, T_ACCOUNT, 0, &meta);
         rows.push((
             RowKey { code: EOSIO, scope: c.account, table: T_CODE, id: 0 },
-            Some(Bytes::from(c.code.0.clone())),
+            Some(Bytes::from(c.code.0.to_vec())),
         ));
     }
     let sym = genesis.core_symbol();
@@ -301,9 +301,9 @@ impl Executor {
             items.push(Item {
                 origin: Origin::Deferred { sender, sender_id },
                 id: TxId(Checksum256::hash(&bytes)),
-                reads: Cow::Owned(e.request.read_scopes),
-                writes: Cow::Owned(e.request.write_scopes),
-                actions: Cow::Owned(e.request.actions),
+                reads: Cow::Owned(e.request.read_scopes.into_vec()),
+                writes: Cow::Owned(e.request.write_scopes.into_vec()),
+                actions: Cow::Owned(e.request.actions.into_vec()),
                 fuel: self.fuel_for(0),
                 net_bytes: 0,
                 kind: ItemKind::Deferred { sender, sender_id, expired: now > e.expires_ms },
@@ -699,8 +699,8 @@ fn run_item(store: &Store, contracts: &Contracts, facts: BlockFacts, item: &Item
     let onerror = Action {
         account: sender,
         name: Name::constant("onerror"),
-        authorization: vec![PermissionLevel { actor: sender, permission: ACTIVE }],
-        data: crate::chain::Bytes(codec::encode(&data)),
+        authorization: smallvec::smallvec![PermissionLevel { actor: sender, permission: ACTIVE }],
+        data: crate::chain::Bytes::from(codec::encode(&data)),
     };
     let mut ctx =
         TxCtx::new(store, contracts, facts, &item.reads, &item.writes, ScopeMode::Enforce, item.fuel);

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::chain::{Action, Authority, Checksum256, Name, ProducerKey, TimePoint};
+use crate::chain::{Actions, Authority, Checksum256, Name, ProducerKey, Scopes, TimePoint};
 
 /// The system account.
 pub const EOSIO: Name = Name::constant("eosio");
@@ -52,11 +52,11 @@ pub struct PermissionRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeferredRequest {
     /// Scopes it reads, sorted and unique.
-    pub read_scopes: Vec<Name>,
+    pub read_scopes: Scopes,
     /// Scopes it writes, sorted and unique.
-    pub write_scopes: Vec<Name>,
+    pub write_scopes: Scopes,
     /// The actions.
-    pub actions: Vec<Action>,
+    pub actions: Actions,
 }
 
 /// A deferred request as stored until it runs.

@@ -72,8 +72,8 @@ pub fn action<T: serde::Serialize>(contract: Name, name: &str, actor: Name, data
     Action {
         account: contract,
         name: name.parse().expect("valid action name"),
-        authorization: vec![PermissionLevel { actor, permission: ACTIVE }],
-        data: Bytes(codec::encode(data)),
+        authorization: smallvec::smallvec![PermissionLevel { actor, permission: ACTIVE }],
+        data: Bytes::from(codec::encode(data)),
     }
 }
 
@@ -87,9 +87,9 @@ pub fn transaction(actions: Vec<Action>, reads: Vec<Name>, writes: Vec<Name>) ->
         max_cpu_us: 0,
         max_net_bytes: 0,
         delay_sec: 0,
-        read_scopes: sorted(reads),
-        write_scopes: sorted(writes),
-        actions,
+        read_scopes: sorted(reads).into(),
+        write_scopes: sorted(writes).into(),
+        actions: actions.into(),
     }
 }
 
@@ -154,7 +154,12 @@ pub fn deploy_wasm_token(accounts: usize) -> [Vec<Transaction>; 2] {
                 EOSIO,
                 "setcode",
                 WASM_TOKEN,
-                &SetCode { account: WASM_TOKEN, vmtype: 0, vmversion: 0, code: Bytes(TOKEN_WASM.to_vec()) },
+                &SetCode {
+                    account: WASM_TOKEN,
+                    vmtype: 0,
+                    vmversion: 0,
+                    code: Bytes::from(TOKEN_WASM.to_vec()),
+                },
             )],
             vec![],
             vec![WASM_TOKEN],
@@ -196,7 +201,7 @@ pub fn block(previous: BlockId, time: TimePoint, txs: Vec<Transaction>, chain: &
     let header = BlockHeader { previous, timestamp: time, producer: EOSIO, ..BlockHeader::default() };
     let txs = txs
         .into_iter()
-        .map(|transaction| crate::chain::SignedTransaction { transaction, signatures: vec![] })
+        .map(|transaction| crate::chain::SignedTransaction { transaction, signatures: Default::default() })
         .collect();
     SignedBlock::seal(header, txs, &producer_key(), chain)
 }

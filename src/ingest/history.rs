@@ -237,8 +237,8 @@ mod tests {
             crate::chain::Action {
                 account: n("a"),
                 name: n("b"),
-                authorization: vec![],
-                data: crate::chain::Bytes(data),
+                authorization: smallvec::smallvec![],
+                data: crate::chain::Bytes::from(data),
             },
         )
     }

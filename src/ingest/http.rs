@@ -370,7 +370,7 @@ fn parse_push(intake: &Intake, v: &Value) -> Result<SignedTransaction, IngestErr
         }
         let transaction: Transaction =
             codec::decode(&p.packed_trx.0, max as u64).map_err(|e| IngestError::Malformed(e.to_string()))?;
-        return Ok(SignedTransaction { transaction, signatures: p.signatures });
+        return Ok(SignedTransaction { transaction, signatures: p.signatures.into() });
     }
     serde_json::from_value(v.clone()).map_err(|e| IngestError::Malformed(e.to_string()))
 }

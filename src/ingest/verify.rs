@@ -279,7 +279,7 @@ mod tests {
                 account: n("eosio.token"),
                 name: n("transfer"),
                 authorization: authorizers.iter().map(|a| level(a)).collect(),
-                data: Bytes(vec![]),
+                data: Bytes::from(vec![]),
             },
         )
     }

@@ -154,14 +154,17 @@ fn presign(
                 max_cpu_us: 0,
                 max_net_bytes: 0,
                 delay_sec: 0,
-                read_scopes: vec![],
-                write_scopes: writes,
-                actions: vec![Action {
+                read_scopes: smallvec::smallvec![],
+                write_scopes: writes.into(),
+                actions: smallvec::smallvec![Action {
                     account: n("eosio.token"),
                     name: n("transfer"),
-                    authorization: vec![PermissionLevel { actor: from_name, permission: n("active") }],
+                    authorization: smallvec::smallvec![PermissionLevel {
+                        actor: from_name,
+                        permission: n("active")
+                    }],
                     // to, quantity (amount, symbol), memo: the shape of a token transfer.
-                    data: Bytes(codec::encode(&(
+                    data: Bytes::from(codec::encode(&(
                         from_name,
                         to,
                         (1i64 + i as i64, 1398362884u64),

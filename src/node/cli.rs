@@ -639,13 +639,13 @@ pub fn build_unsigned(args: &PushArgs, info: &Value) -> anyhow::Result<(Transact
         max_cpu_us: 0,
         max_net_bytes: 0,
         delay_sec: 0,
-        read_scopes: read,
-        write_scopes: write,
-        actions: vec![Action {
+        read_scopes: read.into(),
+        write_scopes: write.into(),
+        actions: smallvec::smallvec![Action {
             account: args.contract.parse()?,
             name: args.action.parse()?,
-            authorization,
-            data: Bytes(action_data(args)?),
+            authorization: authorization.into(),
+            data: Bytes::from(action_data(args)?),
         }],
     };
     Ok((tx, crate::chain::ChainId(chain)))

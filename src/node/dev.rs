@@ -40,7 +40,7 @@ pub fn dev_genesis() -> Genesis {
             .collect(),
         contracts: vec![GenesisContract {
             account: n(DEV_WASM_TOKEN),
-            code: Bytes(crate::exec::workload::TOKEN_WASM.to_vec()),
+            code: Bytes::from(crate::exec::workload::TOKEN_WASM.to_vec()),
         }],
     }
 }

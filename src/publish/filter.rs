@@ -397,7 +397,7 @@ mod tests {
                 account: Name(c + 1),
                 name: Name(a + 100),
                 authorization: actors.iter().map(|x| PermissionLevel { actor: Name(x + 200), permission: Name(1) }).collect(),
-                data: Bytes(vec![]),
+                data: Bytes::from(vec![]),
             };
             let transactions: Vec<SignedTransaction> = txs.iter().map(|(acts, reads, writes)| SignedTransaction {
                 transaction: Transaction {
@@ -407,7 +407,7 @@ mod tests {
                     write_scopes: writes.iter().map(|x| Name(x + 300)).collect(),
                     ..Transaction::default()
                 },
-                signatures: vec![],
+                signatures: smallvec::smallvec![],
             }).collect();
             let header = crate::chain::BlockHeader { producer: n("eosio"), ..Default::default() };
             let chain = ChainId(Checksum256::hash(b"c"));

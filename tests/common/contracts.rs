@@ -52,14 +52,14 @@ pub(crate) fn deferrer(d: Name) -> String {
     let later = |data: Vec<u8>| Action {
         account: d,
         name: n("later"),
-        authorization: vec![PermissionLevel { actor: d, permission: n("active") }],
-        data: Bytes(data),
+        authorization: smallvec::smallvec![PermissionLevel { actor: d, permission: n("active") }],
+        data: Bytes::from(data),
     };
     let req = |data| {
         codec::encode(&DeferredRequest {
-            read_scopes: vec![],
-            write_scopes: vec![d],
-            actions: vec![later(data)],
+            read_scopes: smallvec::smallvec![],
+            write_scopes: smallvec::smallvec![d],
+            actions: smallvec::smallvec![later(data)],
         })
     };
     let (ok, bad) = (req(vec![1]), req(vec![0]));
@@ -114,7 +114,7 @@ pub(crate) fn deploy_txs(name: Name, wat: &str) -> Vec<Transaction> {
                 eosio,
                 "setcode",
                 name,
-                &SetCode { account: name, vmtype: 0, vmversion: 0, code: Bytes(code) },
+                &SetCode { account: name, vmtype: 0, vmversion: 0, code: Bytes::from(code) },
             )],
             vec![],
             vec![name],
@@ -134,8 +134,8 @@ pub(crate) fn call(
     let a = Action {
         account: contract,
         name: action.parse().unwrap(),
-        authorization: vec![PermissionLevel { actor, permission: n("active") }],
-        data: Bytes(data),
+        authorization: smallvec::smallvec![PermissionLevel { actor, permission: n("active") }],
+        data: Bytes::from(data),
     };
     let mut w = writes;
     w.push(actor);

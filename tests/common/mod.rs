@@ -23,13 +23,13 @@ pub(crate) fn unsigned_transfer(head: BlockId, who: &str, nonce: u64) -> Transac
         max_cpu_us: 0,
         max_net_bytes: 0,
         delay_sec: 0,
-        read_scopes: vec![],
-        write_scopes: vec![n(who)],
-        actions: vec![Action {
+        read_scopes: smallvec::smallvec![],
+        write_scopes: smallvec::smallvec![n(who)],
+        actions: smallvec::smallvec![Action {
             account: n("eosio.token"),
             name: n("transfer"),
-            authorization: vec![PermissionLevel { actor: n(who), permission: n("active") }],
-            data: Bytes(nonce.to_le_bytes().to_vec()),
+            authorization: smallvec::smallvec![PermissionLevel { actor: n(who), permission: n("active") }],
+            data: Bytes::from(nonce.to_le_bytes().to_vec()),
         }],
     }
 }

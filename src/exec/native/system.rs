@@ -230,7 +230,7 @@ fn setcode(ctx: &mut TxCtx<'_>, a: SetCode) -> Result<(), ActionError> {
         ctx.charge(10_000 + a.code.0.len() as u64 * 10)?;
         ctx.contracts.wasm.validate(&a.code.0).map_err(ActionError::BadCode)?;
         m.code_hash = Checksum256::hash(&a.code.0);
-        ctx.system_set(a.account, T_CODE, 0, Some(a.code.0))?;
+        ctx.system_set(a.account, T_CODE, 0, Some(a.code.0.into_vec()))?;
     }
     ctx.system_set(a.account, T_ACCOUNT, 0, Some(codec::encode(&m)))
 }
