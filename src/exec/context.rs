@@ -238,17 +238,19 @@ impl<'a> TxCtx<'a> {
         self.overlay.get(self.base, key)
     }
 
-    /// `db_get`: a row of any contract in a declared scope.
-    pub fn db_get(
+    /// `db_get`: reads a row of any contract in a declared scope through `read`, which
+    /// sees the value where it lies (no copy, no reference count touched).
+    pub fn db_get<R>(
         &mut self,
         code: Name,
         scope: Name,
         table: Name,
         id: u64,
-    ) -> Result<Option<Bytes>, ActionError> {
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, ActionError> {
         self.charge(100)?;
         self.check_scope(scope, false)?;
-        Ok(self.row(&RowKey { code, scope, table, id }).cloned())
+        Ok(self.row(&RowKey { code, scope, table, id }).map(|v| read(v)))
     }
 
     /// `db_set`: creates or replaces a row of the receiver in a write scope.

@@ -207,15 +207,13 @@ fn add_host_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |mut c: Caller<'_, HostState>, code: i64, scope: i64, table: i64, id: i64, ptr: i32, len: i32| {
             host(&mut c, |ctx, mem| {
                 ctx.charge(len.max(0) as u64 / 16)?;
-                match ctx.db_get(name(code), name(scope), name(table), id as u64)? {
-                    None => Ok(-1),
-                    Some(v) => {
-                        let n = (len.max(0) as usize).min(v.len());
-                        let r = bounds(mem, ptr, n as i32)?;
-                        mem[r].copy_from_slice(&v[..n]);
-                        Ok(v.len() as i32)
-                    }
-                }
+                let copied = ctx.db_get(name(code), name(scope), name(table), id as u64, |v| {
+                    let n = (len.max(0) as usize).min(v.len());
+                    let r = bounds(mem, ptr, n as i32)?;
+                    mem[r].copy_from_slice(&v[..n]);
+                    Ok(v.len() as i32)
+                })?;
+                copied.unwrap_or(Ok(-1))
             })
         },
     )?;

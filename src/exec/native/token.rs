@@ -102,7 +102,7 @@ pub fn apply(ctx: &mut TxCtx<'_>) -> Result<(), ActionError> {
 fn stats(ctx: &mut TxCtx<'_>, sym: Symbol) -> Result<Option<CurrencyStats>, ActionError> {
     let code = code_of(sym);
     let me = ctx.receiver();
-    ctx.db_get(me, Name(code), T_STAT, code)?.map(|b| decode_row(&b)).transpose()
+    ctx.db_get(me, Name(code), T_STAT, code, decode_row)?.transpose()
 }
 
 fn decode_row<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ActionError> {
@@ -112,7 +112,7 @@ fn decode_row<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ActionError
 
 fn balance(ctx: &mut TxCtx<'_>, owner: Name, sym: Symbol) -> Result<Option<Balance>, ActionError> {
     let me = ctx.receiver();
-    ctx.db_get(me, owner, T_ACCOUNTS, code_of(sym))?.map(|b| decode_row(&b)).transpose()
+    ctx.db_get(me, owner, T_ACCOUNTS, code_of(sym), decode_row)?.transpose()
 }
 
 fn set_balance(ctx: &mut TxCtx<'_>, owner: Name, b: &Balance) -> Result<(), ActionError> {
