@@ -280,7 +280,12 @@ impl ExecStage {
                         format!("state root {} here, {} stored", results.state_root, old.state_root)
                     }
                     Ok(_) => "receipts differ".to_string(),
-                    Err(e) => format!("stored record does not decode: {e}"),
+                    Err(e) => format!(
+                        "stored record does not decode: {e}; this version writes results log format {}, \
+                         and a chain whose results an older format recorded cannot be resumed by it: \
+                         start from a new data directory",
+                        crate::chain::results::RESULTS_FORMAT_VERSION
+                    ),
                 };
                 return Err(ExecError::Diverged { block: num.0, detail });
             }
