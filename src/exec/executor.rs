@@ -432,14 +432,23 @@ impl Executor {
             let (results, delta): (Vec<(usize, Outcome)>, LtHash) = {
                 let store = self.store.read().expect("state lock");
                 let (store, contracts) = (&*store, &self.contracts);
-                let step = |(mut v, mut h): (Vec<(usize, Outcome)>, LtHash), i: &usize| {
-                    let o = run_item(store, contracts, facts, &items[*i]);
-                    store::writes_delta(store, &o.writes, &mut h);
-                    v.push((*i, o));
+                // A chunk's rows are warmed together first (their misses overlap), then
+                // its transactions run.
+                let step = |(mut v, mut h): (Vec<(usize, Outcome)>, LtHash), chunk: &[usize]| {
+                    for i in chunk {
+                        warm_rows(store, contracts, &items[*i]);
+                    }
+                    for i in chunk {
+                        let o = run_item(store, contracts, facts, &items[*i]);
+                        store::writes_delta(store, &o.writes, &mut h);
+                        v.push((*i, o));
+                    }
                     (v, h)
                 };
                 if wave.len() > 1 && self.config.threads > 1 {
-                    wave.par_iter().fold(|| (Vec::new(), LtHash::default()), step).reduce(
+                    // Every thread gets work, however small the wave.
+                    let chunk = WARM_CHUNK.min(wave.len().div_ceil(self.config.threads));
+                    wave.par_chunks(chunk).fold(|| (Vec::new(), LtHash::default()), step).reduce(
                         || (Vec::new(), LtHash::default()),
                         |(mut v1, mut h1), (v2, h2)| {
                             v1.extend(v2);
@@ -448,7 +457,7 @@ impl Executor {
                         },
                     )
                 } else {
-                    wave.iter().fold((Vec::new(), LtHash::default()), step)
+                    wave.chunks(WARM_CHUNK).fold((Vec::new(), LtHash::default()), step)
                 }
             };
             let shared = self.store.clone();
@@ -625,6 +634,33 @@ pub struct OnError {
     pub sender_id: u64,
     /// Why it did not apply.
     pub error: String,
+}
+
+/// Transactions whose rows are warmed together before they run: enough for their misses to
+/// memory to overlap, few enough that their rows stay in cache until read (a token
+/// transfer reads about four).
+const WARM_CHUNK: usize = 32;
+
+/// Warms the rows `item` is known to read before it runs: the permission of each
+/// authorization (checked first, whatever the contract) and what a native contract says
+/// its action reads. A hint only: it changes nothing.
+fn warm_rows(store: &Store, contracts: &Contracts, item: &Item) {
+    if !matches!(item.kind, ItemKind::Run | ItemKind::Deferred { .. }) {
+        return;
+    }
+    for a in item.actions.iter() {
+        for level in &a.authorization {
+            store.warm(&RowKey {
+                code: EOSIO,
+                scope: level.actor,
+                table: T_PERMISSION,
+                id: level.permission.0,
+            });
+        }
+        if let Some(ContractCode::Token) = contracts.code.get(&a.account) {
+            token::rows_read(a.account, a, |key| store.warm(&key));
+        }
+    }
 }
 
 fn run_item(store: &Store, contracts: &Contracts, facts: BlockFacts, item: &Item) -> Outcome {

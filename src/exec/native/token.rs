@@ -9,6 +9,8 @@ use crate::chain::{codec, Asset, Name, Symbol, ASSET_AMOUNT_MAX};
 use super::super::apply::{action_data, check};
 use super::super::context::TxCtx;
 use super::super::error::ActionError;
+use super::super::store::RowKey;
+use super::super::system_rows::{EOSIO, T_ACCOUNT};
 
 pub use crate::chain::token::{code_of, Balance, CurrencyStats, T_ACCOUNTS, T_STAT};
 
@@ -117,6 +119,24 @@ fn balance(ctx: &mut TxCtx<'_>, owner: Name, sym: Symbol) -> Result<Option<Balan
 
 fn set_balance(ctx: &mut TxCtx<'_>, owner: Name, b: &Balance) -> Result<(), ActionError> {
     ctx.db_set(owner, T_ACCOUNTS, code_of(b.balance.symbol), &codec::encode(b))
+}
+
+/// The rows `action` (of this token on `contract`) will read, for warming caches ahead of
+/// it: a transfer's two balances and its receiver's account row. A hint only: data that
+/// does not decode gives none, and the action itself checks everything.
+pub fn rows_read(contract: Name, action: &crate::chain::Action, mut row: impl FnMut(RowKey)) {
+    if action.name != Name::constant("transfer") {
+        return;
+    }
+    // The fixed-size head of `Transfer` (from, to, quantity): no memo decoded.
+    let Ok((from, to, quantity)) = codec::decode_front::<(Name, Name, Asset)>(&mut &action.data[..], 32)
+    else {
+        return;
+    };
+    let code = code_of(quantity.symbol);
+    row(RowKey { code: contract, scope: from, table: T_ACCOUNTS, id: code });
+    row(RowKey { code: contract, scope: to, table: T_ACCOUNTS, id: code });
+    row(RowKey { code: EOSIO, scope: to, table: T_ACCOUNT, id: 0 });
 }
 
 fn sub_balance(ctx: &mut TxCtx<'_>, owner: Name, value: Asset) -> Result<(), ActionError> {
@@ -228,4 +248,36 @@ fn close(ctx: &mut TxCtx<'_>, c: Close) -> Result<(), ActionError> {
     check(b.balance.amount == 0, "Cannot close because the balance is not zero.")?;
     ctx.db_remove(c.owner, T_ACCOUNTS, code_of(c.symbol))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{n, Action, Bytes};
+    use crate::exec::workload;
+
+    /// The hint names a transfer's two balances and its receiver's account, and nothing for
+    /// other actions or data that does not decode.
+    #[test]
+    fn rows_read_names_a_transfers_rows() {
+        let (token, alice, bob) = (n("eosio.token"), n("alice"), n("bob"));
+        let sys = workload::sys();
+        let t =
+            Transfer { from: alice, to: bob, quantity: Asset { amount: 1, symbol: sys }, memo: "m".into() };
+        let transfer = workload::action(token, "transfer", alice, &t);
+        let mut keys = Vec::new();
+        rows_read(token, &transfer, |k| keys.push(k));
+        let balance = |owner| RowKey { code: token, scope: owner, table: T_ACCOUNTS, id: code_of(sys) };
+        assert_eq!(
+            keys,
+            [balance(alice), balance(bob), RowKey { code: EOSIO, scope: bob, table: T_ACCOUNT, id: 0 }]
+        );
+        let issue = Action { name: n("issue"), ..transfer.clone() };
+        let short = Action { data: Bytes::from_slice(&transfer.data[..20]), ..transfer };
+        for a in [issue, short] {
+            let mut none = Vec::new();
+            rows_read(token, &a, |k| none.push(k));
+            assert!(none.is_empty(), "{}", a.name);
+        }
+    }
 }
