@@ -228,8 +228,11 @@ fn mixed_block_covers_every_kind_and_is_serial_equivalent() {
     use dawn::chain::TransactionStatus::*;
     let all: Vec<(dawn::exec::Origin, dawn::chain::TransactionStatus)> =
         a.iter().flat_map(|r| r.transactions.iter().map(|t| (t.origin.clone(), t.receipt.status))).collect();
-    let relay_depths: Vec<u8> =
-        a.iter().flat_map(|r| r.transactions.iter()).flat_map(|t| t.traces.iter().map(|x| x.depth)).collect();
+    let relay_depths: Vec<u8> = a
+        .iter()
+        .flat_map(|r| r.transactions.iter())
+        .flat_map(|t| t.traces.traces().iter().map(|x| x.depth))
+        .collect();
     assert!(relay_depths.contains(&1), "inline actions ran");
     for want in [Executed, HardFail, SoftFail, Delayed] {
         assert!(all.iter().any(|(_, s)| *s == want), "no {want:?} in {all:?}");

@@ -12,7 +12,8 @@ use super::{codec, merkle, Action, BlockId, BlockNum, Checksum256, Name, Transac
 /// so it is a new version for every node of a chain.
 pub const RESULTS_FORMAT_VERSION: u32 = 2;
 
-/// One delivery of an action to a receiver.
+/// One delivery of an action to a receiver, with the action whole: the publish protocol's
+/// form of a trace (results keep a [`TraceLog`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionTrace {
     /// Whose handler ran (the contract, or a notified account).
@@ -41,13 +42,141 @@ pub enum Origin {
     Delayed(u32),
 }
 
-/// A transaction's result.
+/// One delivery in a result: `receiver` ran the action at position `action` of its
+/// [`TraceLog`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trace {
+    /// Whose handler ran (the contract, or a notified account).
+    pub receiver: Name,
+    /// The action delivered: its position in the log's actions.
+    pub action: u32,
+    /// Inline depth: 0 for an action of the transaction itself.
+    pub depth: u8,
+    /// What the handler printed.
+    pub console: String,
+}
+
+/// A result's deliveries in execution order, each action written once: a run of
+/// consecutive deliveries of one action (its contract, then each account it notified)
+/// names it by position. Two deliveries and their action, the common case, live inline.
 ///
-/// Its binary form (the results log, results format version 2) lists each action once and
-/// has each trace refer to it by position: the deliveries of one action (its contract and
-/// every account it notified) share one copy. Its JSON form repeats the action in every
-/// trace. Layout: docs/FORMAT.md, "TxResult".
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Invariant (the canonical form, checked when read): the first trace names action 0;
+/// each later one the same action as the trace before or the next one; the last names the
+/// last action. So reading and writing again gives the same bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TraceLog {
+    actions: smallvec::SmallVec<[Action; 1]>,
+    traces: smallvec::SmallVec<[Trace; 3]>,
+}
+
+impl TraceLog {
+    /// Adds a delivery of `action` to `receiver`. With `same_run`, `action` is the one the
+    /// previous delivery carried (a notification of it) and is not written again.
+    pub fn push(&mut self, receiver: Name, action: &Action, same_run: bool, depth: u8, console: String) {
+        if !same_run || self.actions.is_empty() {
+            self.actions.push(action.clone());
+        }
+        let action = (self.actions.len() - 1) as u32;
+        self.traces.push(Trace { receiver, action, depth, console });
+    }
+
+    /// The deliveries, with their actions.
+    pub fn iter(&self) -> impl Iterator<Item = (&Trace, &Action)> {
+        self.traces.iter().map(|t| (t, &self.actions[t.action as usize]))
+    }
+
+    /// The deliveries.
+    pub fn traces(&self) -> &[Trace] {
+        &self.traces
+    }
+
+    /// The actions delivered, each run's once.
+    pub fn actions(&self) -> &[Action] {
+        &self.actions
+    }
+
+    /// Number of deliveries.
+    pub fn len(&self) -> usize {
+        self.traces.len()
+    }
+
+    /// True when there is no delivery.
+    pub fn is_empty(&self) -> bool {
+        self.traces.is_empty()
+    }
+
+    /// Drops every delivery.
+    pub fn clear(&mut self) {
+        self.actions.clear();
+        self.traces.clear();
+    }
+
+    /// What the trace budgets count: each delivery's encoded action and console output
+    /// (an action once per delivery, as if written whole).
+    pub fn budget_bytes(&self) -> usize {
+        let action_bytes: Vec<usize> = self.actions.iter().map(codec::encoded_len).collect();
+        self.traces.iter().map(|t| action_bytes[t.action as usize] + t.console.len()).sum()
+    }
+
+    /// The deliveries as whole traces (the publish protocol's form), one shared copy of each
+    /// run's action.
+    pub fn to_action_traces(&self) -> Vec<ActionTrace> {
+        let shared: Vec<std::sync::Arc<Action>> =
+            self.actions.iter().cloned().map(std::sync::Arc::new).collect();
+        self.traces
+            .iter()
+            .map(|t| ActionTrace {
+                receiver: t.receiver,
+                action: shared[t.action as usize].clone(),
+                depth: t.depth,
+                console: t.console.clone(),
+            })
+            .collect()
+    }
+}
+
+/// [`TraceLog`] as read, before its canonical form is checked.
+#[derive(Deserialize)]
+struct TraceLogRead {
+    actions: smallvec::SmallVec<[Action; 1]>,
+    traces: smallvec::SmallVec<[Trace; 3]>,
+}
+
+impl<'de> Deserialize<'de> for TraceLog {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let r = TraceLogRead::deserialize(d)?;
+        let mut run: Option<u32> = None;
+        for t in &r.traces {
+            let next = run.map_or(0, |x| x + 1);
+            if Some(t.action) != run && t.action != next {
+                return Err(D::Error::custom(format!(
+                    "a trace names action {} where {next} (or the one before) was due",
+                    t.action
+                )));
+            }
+            if t.action as usize >= r.actions.len() {
+                return Err(D::Error::custom(format!(
+                    "a trace names action {} of {}",
+                    t.action,
+                    r.actions.len()
+                )));
+            }
+            run = Some(t.action);
+        }
+        let named = run.map_or(0, |x| x as usize + 1);
+        if named != r.actions.len() {
+            return Err(D::Error::custom(format!(
+                "{} actions listed, {named} named by the traces",
+                r.actions.len()
+            )));
+        }
+        Ok(Self { actions: r.actions, traces: r.traces })
+    }
+}
+
+/// A transaction's result. Layout: docs/FORMAT.md, "TxResult".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TxResult {
     /// Where it came from.
     pub origin: Origin,
@@ -56,201 +185,9 @@ pub struct TxResult {
     /// Why it failed, for failed statuses.
     pub error: Option<String>,
     /// Deliveries in execution order (those that ran before a failure, for failed ones).
-    pub traces: Vec<ActionTrace>,
+    pub traces: TraceLog,
     /// True when the block's trace budget was spent and this result's traces were dropped.
     pub traces_pruned: bool,
-}
-
-/// [`TxResult`]'s binary form, borrowed for writing.
-#[derive(Serialize)]
-struct CompactRef<'a> {
-    origin: &'a Origin,
-    receipt: &'a TransactionReceipt,
-    error: &'a Option<String>,
-    actions: DistinctActions<'a>,
-    traces: TraceRefs<'a>,
-    traces_pruned: bool,
-}
-
-/// [`TxResult`]'s binary form, read.
-#[derive(Deserialize)]
-struct CompactOwned {
-    origin: Origin,
-    receipt: TransactionReceipt,
-    error: Option<String>,
-    actions: Vec<Action>,
-    traces: Vec<TraceOwned>,
-    traces_pruned: bool,
-}
-
-/// A trace in the binary form: its action is `actions[action]`.
-#[derive(Serialize)]
-struct TraceRef<'a> {
-    receiver: Name,
-    action: u32,
-    depth: u8,
-    console: &'a str,
-}
-
-/// As [`TraceRef`], read.
-#[derive(Deserialize)]
-struct TraceOwned {
-    receiver: Name,
-    action: u32,
-    depth: u8,
-    console: String,
-}
-
-/// The JSON form: every trace whole.
-#[derive(Serialize)]
-struct PlainRef<'a> {
-    origin: &'a Origin,
-    receipt: &'a TransactionReceipt,
-    error: &'a Option<String>,
-    traces: &'a [ActionTrace],
-    traces_pruned: bool,
-}
-
-/// As [`PlainRef`], read.
-#[derive(Deserialize)]
-struct PlainOwned {
-    origin: Origin,
-    receipt: TransactionReceipt,
-    error: Option<String>,
-    traces: Vec<ActionTrace>,
-    traces_pruned: bool,
-}
-
-/// Whether trace `i` starts a new run: its action is not the one of trace `i - 1`. Exec
-/// delivers an action to all its receivers one after the other, sharing one copy, so a run
-/// is one action's deliveries.
-fn starts_run(traces: &[ActionTrace], i: usize) -> bool {
-    i == 0 || !std::sync::Arc::ptr_eq(&traces[i - 1].action, &traces[i].action)
-}
-
-/// The actions of the runs of a result's traces, in order.
-struct DistinctActions<'a>(&'a [ActionTrace]);
-
-impl Serialize for DistinctActions<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let runs = (0..self.0.len()).filter(|&i| starts_run(self.0, i)).count();
-        let mut seq = s.serialize_seq(Some(runs))?;
-        for (i, t) in self.0.iter().enumerate() {
-            if starts_run(self.0, i) {
-                seq.serialize_element(&*t.action)?;
-            }
-        }
-        seq.end()
-    }
-}
-
-/// The traces, each naming its run's position among the actions.
-struct TraceRefs<'a>(&'a [ActionTrace]);
-
-impl Serialize for TraceRefs<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        let mut run = 0u32;
-        for (i, t) in self.0.iter().enumerate() {
-            if i > 0 && starts_run(self.0, i) {
-                run += 1;
-            }
-            seq.serialize_element(&TraceRef {
-                receiver: t.receiver,
-                action: run,
-                depth: t.depth,
-                console: &t.console,
-            })?;
-        }
-        seq.end()
-    }
-}
-
-impl Serialize for TxResult {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            return PlainRef {
-                origin: &self.origin,
-                receipt: &self.receipt,
-                error: &self.error,
-                traces: &self.traces,
-                traces_pruned: self.traces_pruned,
-            }
-            .serialize(s);
-        }
-        CompactRef {
-            origin: &self.origin,
-            receipt: &self.receipt,
-            error: &self.error,
-            actions: DistinctActions(&self.traces),
-            traces: TraceRefs(&self.traces),
-            traces_pruned: self.traces_pruned,
-        }
-        .serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for TxResult {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        if d.is_human_readable() {
-            let p = PlainOwned::deserialize(d)?;
-            return Ok(Self {
-                origin: p.origin,
-                receipt: p.receipt,
-                error: p.error,
-                traces: p.traces,
-                traces_pruned: p.traces_pruned,
-            });
-        }
-        let c = CompactOwned::deserialize(d)?;
-        // Canonical form only, so that decoding and encoding again gives the same bytes
-        // (the results root is over them): the first trace names action 0, each next one
-        // the same action as the trace before or the next action, and every action is
-        // named.
-        let actions: Vec<std::sync::Arc<Action>> = c.actions.into_iter().map(std::sync::Arc::new).collect();
-        let mut traces = Vec::with_capacity(c.traces.len());
-        let mut run: Option<u32> = None;
-        for t in c.traces {
-            let expected_next = run.map_or(0, |r| r + 1);
-            if Some(t.action) != run && t.action != expected_next {
-                return Err(D::Error::custom(format!(
-                    "a trace names action {} where {} (or the one before) was due",
-                    t.action, expected_next
-                )));
-            }
-            let Some(action) = actions.get(t.action as usize) else {
-                return Err(D::Error::custom(format!(
-                    "a trace names action {} of {}",
-                    t.action,
-                    actions.len()
-                )));
-            };
-            run = Some(t.action);
-            traces.push(ActionTrace {
-                receiver: t.receiver,
-                action: action.clone(),
-                depth: t.depth,
-                console: t.console,
-            });
-        }
-        let named = run.map_or(0, |r| r as usize + 1);
-        if named != actions.len() {
-            return Err(D::Error::custom(format!(
-                "{} actions listed, {named} named by the traces",
-                actions.len()
-            )));
-        }
-        Ok(Self {
-            origin: c.origin,
-            receipt: c.receipt,
-            error: c.error,
-            traces,
-            traces_pruned: c.traces_pruned,
-        })
-    }
 }
 
 impl TxResult {
@@ -346,14 +283,13 @@ mod tests {
                 net_usage_bytes: 200,
             },
             error: error.map(str::to_string),
-            traces: (0..traces)
-                .map(|d| ActionTrace {
-                    receiver: n("bob"),
-                    action: action.clone(),
-                    depth: d as u8,
-                    console: "x".repeat(d),
-                })
-                .collect(),
+            traces: {
+                let mut log = TraceLog::default();
+                for d in 0..traces {
+                    log.push(n("bob"), &action, d > 0, d as u8, "x".repeat(d));
+                }
+                log
+            },
             traces_pruned: traces == 0,
         }
     }
@@ -392,15 +328,12 @@ mod tests {
     fn with_traces(actions: &[Arc<Action>], traces: &[(usize, &str)]) -> TxResult {
         let mut r = result(1, Origin::Block(0), 0, None);
         r.traces_pruned = false;
-        r.traces = traces
-            .iter()
-            .map(|&(a, who)| ActionTrace {
-                receiver: n(who),
-                action: actions[a].clone(),
-                depth: 0,
-                console: String::new(),
-            })
-            .collect();
+        r.traces = TraceLog::default();
+        let mut previous = None;
+        for &(a, who) in traces {
+            r.traces.push(n(who), &actions[a], previous == Some(a), 0, String::new());
+            previous = Some(a);
+        }
         r
     }
 
@@ -439,12 +372,21 @@ mod tests {
         let back: TxResult = codec::decode(&enc, 1 << 20).unwrap();
         assert_eq!(back, r);
         assert_eq!(codec::encode(&back), enc);
-        assert!(Arc::ptr_eq(&back.traces[0].action, &back.traces[1].action));
-        assert!(!Arc::ptr_eq(&back.traces[1].action, &back.traces[3].action));
+        let positions: Vec<u32> = back.traces.traces().iter().map(|t| t.action).collect();
+        assert_eq!(positions, [0, 0, 1, 2]);
+        assert_eq!(back.traces.actions().len(), 3);
+        let names: Vec<Name> = back.traces.iter().map(|(_, a)| a.name).collect();
+        assert_eq!(names, [n("transfer"), n("transfer"), n("issue"), n("transfer")]);
         assert!(enc.len() > 3 * action_len && enc.len() < 4 * action_len + 100);
-        // JSON repeats the action in every trace and reads back equal.
+        // The protocol's whole form shares one copy per run.
+        let whole = back.traces.to_action_traces();
+        assert!(Arc::ptr_eq(&whole[0].action, &whole[1].action));
+        assert!(!Arc::ptr_eq(&whole[1].action, &whole[3].action));
+        assert_eq!(*whole[2].action, *inline);
+        // The budget counts an action once per delivery.
+        assert_eq!(r.traces.budget_bytes(), 3 * action_len + codec::encode(&*inline).len());
+        // JSON reads back equal.
         let json = serde_json::to_value(&r).unwrap();
-        assert_eq!(json["traces"][1]["action"]["name"], "transfer");
         assert_eq!(serde_json::from_value::<TxResult>(json).unwrap(), r);
     }
 

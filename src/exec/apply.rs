@@ -8,7 +8,6 @@ use crate::chain::{codec, Action, Name, PermissionLevel};
 
 use super::context::{Delivery, TxCtx};
 use super::error::ActionError;
-use super::results::ActionTrace;
 use super::store::RowKey;
 use super::system_rows::{EOSIO, T_ACCOUNT, T_PERMISSION};
 use super::{native, ContractCode};
@@ -66,7 +65,8 @@ fn run_action(ctx: &mut TxCtx<'_>, action: Action, depth: u8) -> Result<(), Acti
         })?;
         let r = dispatch(ctx, receiver, i == 0);
         let d = ctx.current.take().expect("set by begin_delivery");
-        let kept = ctx.push_trace(ActionTrace { receiver, action: d.action, depth, console: d.console });
+        // The deliveries of one action follow one another (inline actions run after).
+        let kept = ctx.push_trace(receiver, &d.action, i > 0, depth, d.console);
         r?;
         kept?;
         for x in d.notify {

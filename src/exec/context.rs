@@ -17,7 +17,7 @@ use bytes::Bytes;
 use crate::chain::{codec, Action, BlockNum, Name, PermissionLevel, TimePoint};
 
 use super::error::ActionError;
-use super::results::ActionTrace;
+use super::results::TraceLog;
 use super::store::{Overlay, RowKey, Store};
 use super::system_rows::{DeferredRequest, EOSIO, EOSIO_CODE, T_ACCOUNT};
 use super::Contracts;
@@ -121,8 +121,10 @@ pub struct TxCtx<'a> {
     /// Deferred requests sent or cancelled.
     pub deferred_ops: Vec<DeferredOp>,
     /// Traces of finished deliveries, in execution order.
-    pub traces: Vec<ActionTrace>,
+    pub traces: TraceLog,
     trace_bytes: usize,
+    /// The encoded size of the action of the latest run of deliveries.
+    run_action_bytes: usize,
     /// The current delivery.
     pub current: Option<Delivery>,
     deliveries: usize,
@@ -150,8 +152,9 @@ impl<'a> TxCtx<'a> {
             fuel_left: fuel_limit,
             fuel_limit,
             deferred_ops: Vec::new(),
-            traces: Vec::new(),
+            traces: TraceLog::default(),
             trace_bytes: 0,
+            run_action_bytes: 0,
             current: None,
             deliveries: 0,
         }
@@ -409,10 +412,22 @@ impl<'a> TxCtx<'a> {
         Ok(())
     }
 
-    /// Keeps the trace of a finished delivery, within [`TRACE_BYTES_MAX`].
-    pub fn push_trace(&mut self, trace: ActionTrace) -> Result<(), ActionError> {
-        self.trace_bytes += codec::encoded_len(&trace.action) + trace.console.len();
-        self.traces.push(trace);
+    /// Keeps the trace of a finished delivery of `action`, within [`TRACE_BYTES_MAX`]
+    /// (which counts the action once per delivery). With `same_run`, `action` is the one
+    /// the previous delivery carried.
+    pub fn push_trace(
+        &mut self,
+        receiver: Name,
+        action: &Action,
+        same_run: bool,
+        depth: u8,
+        console: String,
+    ) -> Result<(), ActionError> {
+        if !same_run || self.traces.is_empty() {
+            self.run_action_bytes = codec::encoded_len(action);
+        }
+        self.trace_bytes += self.run_action_bytes + console.len();
+        self.traces.push(receiver, action, same_run, depth, console);
         if self.trace_bytes > TRACE_BYTES_MAX {
             return Err(ActionError::TooLarge {
                 what: "the transaction's action traces",

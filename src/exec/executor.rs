@@ -25,7 +25,7 @@ use super::deferred::{self, DeferredIndex};
 use super::error::{ActionError, ExecError};
 use super::lthash::LtHash;
 use super::native::token::{self, Balance, CurrencyStats};
-use super::results::{ActionTrace, BlockResults, Origin, TxResult};
+use super::results::{BlockResults, Origin, TraceLog, TxResult};
 use super::scheduler::{self, Scoped};
 use super::store::{self, RowChange, RowKey, Store};
 use super::system_rows::{
@@ -76,7 +76,7 @@ struct Outcome {
     error: Option<String>,
     writes: Vec<(RowKey, Option<Bytes>)>,
     deferred_ops: Vec<DeferredOp>,
-    traces: Vec<ActionTrace>,
+    traces: TraceLog,
     fuel_used: u64,
 }
 
@@ -613,10 +613,7 @@ const _: () = assert!(BLOCK_TRACE_BYTES_MAX <= RESULTS_RECORD_BYTES_MAX as usize
 
 /// Drops traces past [`BLOCK_TRACE_BYTES_MAX`], in block order (deterministic).
 fn prune_traces(transactions: &mut [TxResult]) {
-    let sizes: Vec<usize> = transactions
-        .par_iter()
-        .map(|t| t.traces.iter().map(|x| codec::encoded_len(&x.action) + x.console.len()).sum())
-        .collect();
+    let sizes: Vec<usize> = transactions.par_iter().map(|t| t.traces.budget_bytes()).collect();
     let mut total = 0usize;
     for (t, bytes) in transactions.iter_mut().zip(sizes) {
         total += bytes;
@@ -674,7 +671,12 @@ fn run_item(store: &Store, contracts: &Contracts, facts: BlockFacts, item: &Item
     };
     match &item.kind {
         ItemKind::Refuse(e) => {
-            return fail(TransactionStatus::HardFail, format!("bad scope declaration: {e}"), 0, Vec::new())
+            return fail(
+                TransactionStatus::HardFail,
+                format!("bad scope declaration: {e}"),
+                0,
+                TraceLog::default(),
+            )
         }
         ItemKind::Delay { .. } => {
             return Outcome {
@@ -682,7 +684,7 @@ fn run_item(store: &Store, contracts: &Contracts, facts: BlockFacts, item: &Item
                 error: None,
                 writes: Vec::new(),
                 deferred_ops: Vec::new(),
-                traces: Vec::new(),
+                traces: TraceLog::default(),
                 fuel_used: 0,
             }
         }
@@ -695,7 +697,12 @@ fn run_item(store: &Store, contracts: &Contracts, facts: BlockFacts, item: &Item
     // A delayed transaction of a block (sent by `eosio`) has no sender contract to notify.
     let system_sent = deferred_from.is_some_and(|(s, _)| s == EOSIO);
     if expired && system_sent {
-        return fail(TransactionStatus::Expired, "expired before it could run".into(), 0, Vec::new());
+        return fail(
+            TransactionStatus::Expired,
+            "expired before it could run".into(),
+            0,
+            TraceLog::default(),
+        );
     }
     let mut first_fuel = 0;
     let error = if expired {

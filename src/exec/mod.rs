@@ -63,7 +63,7 @@ use crate::chain::{Checksum256, Name};
 
 pub use error::{ActionError, ExecError};
 pub use executor::{ExecutedHead, Executor};
-pub use results::{ActionTrace, BlockResults, Origin, TxResult};
+pub use results::{ActionTrace, BlockResults, Origin, Trace, TraceLog, TxResult};
 pub use stage::ExecStage;
 pub use view::{ExecStats, ExecView, PermissionGeneration};
 

@@ -157,7 +157,7 @@ impl FeedBlock {
             receipt: r.receipt.clone(),
             error: r.error.clone(),
             transaction,
-            traces: if full { r.traces.clone() } else { Vec::new() },
+            traces: if full { r.traces.to_action_traces() } else { Vec::new() },
             traces_pruned: r.traces_pruned,
         }))
     }

@@ -211,12 +211,7 @@ impl FactsTable {
             }
             _ => None,
         };
-        let actions = || {
-            declared
-                .into_iter()
-                .flat_map(|t| t.actions.iter())
-                .chain(result.traces.iter().map(|tr| &*tr.action))
-        };
+        let actions = || declared.into_iter().flat_map(|t| t.actions.iter()).chain(result.traces.actions());
         let mut ends = [0u32; 5];
         let mut list = |k: usize, names: &mut Vec<Name>, items: &mut dyn Iterator<Item = Name>| {
             let start = names.len();
@@ -364,7 +359,7 @@ mod tests {
             _ => None,
         };
         let mut acts: Vec<crate::chain::Action> = declared.iter().flat_map(|t| t.actions.clone()).collect();
-        acts.extend(result.traces.iter().map(|t| (*t.action).clone()));
+        acts.extend(result.traces.iter().map(|(_, a)| a.clone()));
         let scopes: Vec<Name> =
             declared.iter().flat_map(|t| [t.read_scopes.clone(), t.write_scopes.clone()].concat()).collect();
         let writes: Vec<Name> = declared.iter().flat_map(|t| t.write_scopes.clone()).collect();
@@ -392,7 +387,7 @@ mod tests {
             origins in proptest::collection::vec((0u32..8, 0u8..3, proptest::collection::vec(0usize..4, 0..4)), 0..10),
         ) {
             use crate::chain::{Action, Bytes, ChainId, Checksum256, PermissionLevel, SignedTransaction, TimePointSec, Transaction, TransactionReceipt, TxId};
-            use crate::chain::results::ActionTrace;
+            use crate::chain::results::TraceLog;
             let action = |c: u64, a: u64, actors: &[u64]| Action {
                 account: Name(c + 1),
                 name: Name(a + 100),
@@ -425,12 +420,18 @@ mod tests {
                     net_usage_bytes: 0,
                 },
                 error: None,
-                traces: traces.iter().map(|t| ActionTrace {
-                    receiver: Name(*t as u64),
-                    action: std::sync::Arc::new(action(*t as u64, 1, &[*t as u64, 0])),
-                    depth: 0,
-                    console: String::new(),
-                }).collect(),
+                traces: {
+                    // Each delivery its own run; a run of two for even names.
+                    let mut log = TraceLog::default();
+                    for t in traces {
+                        let a = action(*t as u64, 1, &[*t as u64, 0]);
+                        log.push(Name(*t as u64), &a, false, 0, String::new());
+                        if t % 2 == 0 {
+                            log.push(Name(*t as u64 + 1), &a, true, 0, String::new());
+                        }
+                    }
+                    log
+                },
                 traces_pruned: false,
             }).collect();
             let table = FactsTable::of(&results, &block);
