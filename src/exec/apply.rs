@@ -48,18 +48,19 @@ fn authorize(ctx: &mut TxCtx<'_>, level: &PermissionLevel) -> Result<(), ActionE
 }
 
 fn run_action(ctx: &mut TxCtx<'_>, action: Action, depth: u8) -> Result<(), ActionError> {
-    // One copy of the action serves its receiver, every notified account and their traces.
-    let action = std::sync::Arc::new(action);
-    let mut recipients = vec![action.account];
+    // The action passes from each delivery to the next: its receiver's, then each notified
+    // account's, with no copy.
+    let mut action = action;
+    let mut recipients: smallvec::SmallVec<[Name; 4]> = smallvec::smallvec![action.account];
     let mut inlines = Vec::new();
     let mut i = 0;
     while i < recipients.len() {
         let receiver = recipients[i];
         ctx.begin_delivery(Delivery {
             receiver,
-            action: action.clone(),
+            action,
             depth,
-            notify: Vec::new(),
+            notify: Default::default(),
             inlines: Vec::new(),
             console: String::new(),
         })?;
@@ -67,6 +68,7 @@ fn run_action(ctx: &mut TxCtx<'_>, action: Action, depth: u8) -> Result<(), Acti
         let d = ctx.current.take().expect("set by begin_delivery");
         // The deliveries of one action follow one another (inline actions run after).
         let kept = ctx.push_trace(receiver, &d.action, i > 0, depth, d.console);
+        action = d.action;
         r?;
         kept?;
         for x in d.notify {

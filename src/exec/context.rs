@@ -89,12 +89,13 @@ pub struct BlockFacts {
 pub struct Delivery {
     /// Whose handler runs.
     pub receiver: Name,
-    /// The action (shared by its receiver's and the notified accounts' deliveries).
-    pub action: std::sync::Arc<Action>,
+    /// The action (handed from each delivery of it to the next: its receiver's, then each
+    /// notified account's).
+    pub action: Action,
     /// Inline depth (0: an action of the transaction itself).
     pub depth: u8,
-    /// Accounts to notify after this handler (`require_recipient`).
-    pub notify: Vec<Name>,
+    /// Accounts to notify after this handler (`require_recipient`); a few live inline.
+    pub notify: smallvec::SmallVec<[Name; 4]>,
     /// Inline actions it sent.
     pub inlines: Vec<Action>,
     /// Its console output.
