@@ -457,7 +457,7 @@ impl Executor {
                         },
                     )
                 } else {
-                    wave.chunks(WARM_CHUNK).fold((Vec::new(), LtHash::default()), step)
+                    wave.chunks(WARM_CHUNK).fold((Vec::with_capacity(wave.len()), LtHash::default()), step)
                 }
             };
             let shared = self.store.clone();
@@ -465,7 +465,7 @@ impl Executor {
             // The wave's row writes, in block order. Deferred requests are stored in the
             // system's deferred table, which no transaction writes, so they commit as each
             // transaction's turn comes.
-            let mut wave_writes = Vec::new();
+            let mut wave_writes = Vec::with_capacity(results.iter().map(|(_, o)| o.writes.len()).sum());
             for (i, mut o) in results {
                 wave_writes.append(&mut o.writes);
                 let ops = std::mem::take(&mut o.deferred_ops);
