@@ -114,8 +114,21 @@ impl TraceLog {
     /// What the trace budgets count: each delivery's encoded action and console output
     /// (an action once per delivery, as if written whole).
     pub fn budget_bytes(&self) -> usize {
-        let action_bytes: Vec<usize> = self.actions.iter().map(codec::encoded_len).collect();
-        self.traces.iter().map(|t| action_bytes[t.action as usize] + t.console.len()).sum()
+        // Traces of one action follow one another: each action is sized once.
+        let mut sized: Option<(u32, usize)> = None;
+        let mut total = 0;
+        for t in &self.traces {
+            let len = match sized {
+                Some((a, len)) if a == t.action => len,
+                _ => {
+                    let len = codec::encoded_len(&self.actions[t.action as usize]);
+                    sized = Some((t.action, len));
+                    len
+                }
+            };
+            total += len + t.console.len();
+        }
+        total
     }
 
     /// The deliveries as whole traces (the publish protocol's form), one shared copy of each
