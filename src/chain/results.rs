@@ -67,6 +67,12 @@ pub struct Trace {
 pub struct TraceLog {
     actions: smallvec::SmallVec<[Action; 1]>,
     traces: smallvec::SmallVec<[Trace; 3]>,
+    /// [`TraceLog::budget_bytes`], kept as deliveries are added (not written).
+    #[serde(skip)]
+    budget: usize,
+    /// The encoded size of the last action (not written).
+    #[serde(skip)]
+    last_action_bytes: usize,
 }
 
 impl TraceLog {
@@ -75,7 +81,9 @@ impl TraceLog {
     pub fn push(&mut self, receiver: Name, action: &Action, same_run: bool, depth: u8, console: String) {
         if !same_run || self.actions.is_empty() {
             self.actions.push(action.clone());
+            self.last_action_bytes = codec::encoded_len(action);
         }
+        self.budget += self.last_action_bytes + console.len();
         let action = (self.actions.len() - 1) as u32;
         self.traces.push(Trace { receiver, action, depth, console });
     }
@@ -107,28 +115,13 @@ impl TraceLog {
 
     /// Drops every delivery.
     pub fn clear(&mut self) {
-        self.actions.clear();
-        self.traces.clear();
+        *self = Self::default();
     }
 
     /// What the trace budgets count: each delivery's encoded action and console output
     /// (an action once per delivery, as if written whole).
     pub fn budget_bytes(&self) -> usize {
-        // Traces of one action follow one another: each action is sized once.
-        let mut sized: Option<(u32, usize)> = None;
-        let mut total = 0;
-        for t in &self.traces {
-            let len = match sized {
-                Some((a, len)) if a == t.action => len,
-                _ => {
-                    let len = codec::encoded_len(&self.actions[t.action as usize]);
-                    sized = Some((t.action, len));
-                    len
-                }
-            };
-            total += len + t.console.len();
-        }
-        total
+        self.budget
     }
 
     /// The deliveries as whole traces (the publish protocol's form), one shared copy of each
@@ -159,6 +152,7 @@ impl<'de> Deserialize<'de> for TraceLog {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let r = TraceLogRead::deserialize(d)?;
+        let (mut budget, mut last_action_bytes) = (0, 0);
         let mut run: Option<u32> = None;
         for t in &r.traces {
             let next = run.map_or(0, |x| x + 1);
@@ -175,6 +169,10 @@ impl<'de> Deserialize<'de> for TraceLog {
                     r.actions.len()
                 )));
             }
+            if run != Some(t.action) {
+                last_action_bytes = codec::encoded_len(&r.actions[t.action as usize]);
+            }
+            budget += last_action_bytes + t.console.len();
             run = Some(t.action);
         }
         let named = run.map_or(0, |x| x as usize + 1);
@@ -184,7 +182,7 @@ impl<'de> Deserialize<'de> for TraceLog {
                 r.actions.len()
             )));
         }
-        Ok(Self { actions: r.actions, traces: r.traces })
+        Ok(Self { actions: r.actions, traces: r.traces, budget, last_action_bytes })
     }
 }
 
@@ -396,8 +394,9 @@ mod tests {
         assert!(Arc::ptr_eq(&whole[0].action, &whole[1].action));
         assert!(!Arc::ptr_eq(&whole[1].action, &whole[3].action));
         assert_eq!(*whole[2].action, *inline);
-        // The budget counts an action once per delivery.
+        // The budget counts an action once per delivery, built or read.
         assert_eq!(r.traces.budget_bytes(), 3 * action_len + codec::encode(&*inline).len());
+        assert_eq!(back.traces.budget_bytes(), r.traces.budget_bytes());
         // JSON reads back equal.
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(serde_json::from_value::<TxResult>(json).unwrap(), r);
@@ -421,6 +420,13 @@ mod tests {
             codec::decode::<TxResult>(&bytes, 1 << 20)
         };
         assert!(with_refs(0, 1).is_ok());
+        // The next action, past the end of the list.
+        let one = codec::encode(&with_traces(std::slice::from_ref(&a), &[(0, "x"), (0, "y")]));
+        let mut past = one.clone();
+        let second = prefix + 8 + codec::encode(&*a).len() + 8 + 21 + 8;
+        past[second..second + 4].copy_from_slice(&1u32.to_le_bytes());
+        assert!(codec::decode::<TxResult>(&one, 1 << 20).is_ok());
+        assert!(codec::decode::<TxResult>(&past, 1 << 20).unwrap_err().to_string().contains("action 1 of 1"));
         for (first, second, why) in [
             (1, 0, "due"),   // starts past the first action
             (0, 0, "named"), // the second action is never named

@@ -123,9 +123,6 @@ pub struct TxCtx<'a> {
     pub deferred_ops: Vec<DeferredOp>,
     /// Traces of finished deliveries, in execution order.
     pub traces: TraceLog,
-    trace_bytes: usize,
-    /// The encoded size of the action of the latest run of deliveries.
-    run_action_bytes: usize,
     /// The current delivery.
     pub current: Option<Delivery>,
     deliveries: usize,
@@ -154,8 +151,6 @@ impl<'a> TxCtx<'a> {
             fuel_limit,
             deferred_ops: Vec::new(),
             traces: TraceLog::default(),
-            trace_bytes: 0,
-            run_action_bytes: 0,
             current: None,
             deliveries: 0,
         }
@@ -424,15 +419,11 @@ impl<'a> TxCtx<'a> {
         depth: u8,
         console: String,
     ) -> Result<(), ActionError> {
-        if !same_run || self.traces.is_empty() {
-            self.run_action_bytes = codec::encoded_len(action);
-        }
-        self.trace_bytes += self.run_action_bytes + console.len();
         self.traces.push(receiver, action, same_run, depth, console);
-        if self.trace_bytes > TRACE_BYTES_MAX {
+        if self.traces.budget_bytes() > TRACE_BYTES_MAX {
             return Err(ActionError::TooLarge {
                 what: "the transaction's action traces",
-                len: self.trace_bytes,
+                len: self.traces.budget_bytes(),
                 max: TRACE_BYTES_MAX,
             });
         }

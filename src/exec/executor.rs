@@ -613,10 +613,9 @@ const _: () = assert!(BLOCK_TRACE_BYTES_MAX <= RESULTS_RECORD_BYTES_MAX as usize
 
 /// Drops traces past [`BLOCK_TRACE_BYTES_MAX`], in block order (deterministic).
 fn prune_traces(transactions: &mut [TxResult]) {
-    let sizes: Vec<usize> = transactions.par_iter().map(|t| t.traces.budget_bytes()).collect();
     let mut total = 0usize;
-    for (t, bytes) in transactions.iter_mut().zip(sizes) {
-        total += bytes;
+    for t in transactions.iter_mut() {
+        total += t.traces.budget_bytes();
         if total > BLOCK_TRACE_BYTES_MAX && !t.traces.is_empty() {
             t.traces.clear();
             t.traces_pruned = true;
