@@ -510,10 +510,8 @@ impl Executor {
             },
             move || {
                 let mut transactions: Vec<TxResult> = items
-                    .iter()
-                    .zip(outcomes)
-                    .collect::<Vec<_>>()
-                    .into_par_iter()
+                    .par_iter()
+                    .zip(outcomes.into_par_iter())
                     .map(|(item, o)| {
                         let o = o.expect("every item ran in some wave");
                         TxResult {

@@ -35,23 +35,26 @@ impl LtHash {
         out
     }
 
-    fn element_bytes(parts: &[&[u8]]) -> [u8; LANES * 2] {
+    /// Fills `out` with one element's vector bytes. Built in the caller's buffer: a row
+    /// change hashes two elements, and a 2 KiB array returned by value (and a cloned
+    /// 2 KiB hasher) cost a copy each.
+    fn element_bytes(parts: &[&[u8]], out: &mut [u8; LANES * 2]) {
+        use blake3::hazmat::HasherExt;
         // The key derived from the context string is the same for every row: derived once.
-        static ROW_HASHER: std::sync::LazyLock<blake3::Hasher> =
-            std::sync::LazyLock::new(|| blake3::Hasher::new_derive_key("dawn state row v1"));
-        let mut h = ROW_HASHER.clone();
+        static ROW_KEY: std::sync::LazyLock<blake3::hazmat::ContextKey> =
+            std::sync::LazyLock::new(|| blake3::hazmat::hash_derive_key_context("dawn state row v1"));
+        let mut h = blake3::Hasher::new_from_context_key(&ROW_KEY);
         for p in parts {
             h.update(&(p.len() as u64).to_le_bytes());
             h.update(p);
         }
-        let mut bytes = [0u8; LANES * 2];
-        h.finalize_xof().fill(&mut bytes);
-        bytes
+        h.finalize_xof().fill(out);
     }
 
     /// Adds one element's vector without building it separately.
     pub fn add_element(&mut self, parts: &[&[u8]]) {
-        let bytes = Self::element_bytes(parts);
+        let mut bytes = [0u8; LANES * 2];
+        Self::element_bytes(parts, &mut bytes);
         for (lane, pair) in self.0.iter_mut().zip(bytes.chunks_exact(2)) {
             *lane = lane.wrapping_add(u16::from_le_bytes([pair[0], pair[1]]));
         }
@@ -59,7 +62,8 @@ impl LtHash {
 
     /// Subtracts one element's vector.
     pub fn sub_element(&mut self, parts: &[&[u8]]) {
-        let bytes = Self::element_bytes(parts);
+        let mut bytes = [0u8; LANES * 2];
+        Self::element_bytes(parts, &mut bytes);
         for (lane, pair) in self.0.iter_mut().zip(bytes.chunks_exact(2)) {
             *lane = lane.wrapping_sub(u16::from_le_bytes([pair[0], pair[1]]));
         }
