@@ -73,6 +73,12 @@ fn one_and_all_cores_deliver_everything() {
     assert!((eff - want).abs() < 1e-9);
     if cores > 1 {
         assert!(r["scaling"].as_f64().unwrap() > 0.0);
+        // Pushers and subscribers run beside a one-core node, on a CPU it does not use;
+        // beside an all-core node no CPU is free.
+        assert!(runs[0]["load_cpu"].as_u64().is_some(), "{}", runs[0]);
+        assert!(runs[0]["threads"]["load_s"].as_f64().is_some());
+        assert!(runs[1]["load_cpu"].is_null(), "{}", runs[1]);
+        assert_eq!(runs[1]["threads"]["load_s"].as_f64().unwrap(), 0.0);
     }
 }
 
@@ -98,6 +104,7 @@ fn wasm_hot_mix_over_http_delivers_everything() {
         "3",
         "--rounds",
         "1",
+        "--load-on-node-cores",
     ]);
     assert_eq!(r["workload"], "wasm");
     assert_eq!(r["intake"], "http");
@@ -106,6 +113,7 @@ fn wasm_hot_mix_over_http_delivers_everything() {
     assert_eq!(runs.len(), 1);
     check_run(&runs[0], 200);
     assert_eq!(runs[0]["efficiency_rounds"].as_array().unwrap().len(), 1);
+    assert!(runs[0]["load_cpu"].is_null(), "asked to share the node's core: {}", runs[0]);
 }
 
 #[test]

@@ -48,6 +48,10 @@ use crate::publish::{
 use super::publish_bench::percentile;
 use super::NodeConfig;
 
+/// Name of the threads of the bench's own load (pushers, subscribers) when it runs on a
+/// CPU of its own.
+const LOAD_THREAD: &str = "dawn-load";
+
 /// Signatures verified per round of the baseline (three rounds; the median is kept).
 pub const VERIFY_SAMPLE_MAX: usize = 40_000;
 /// How long the subscribers may take to receive the last transaction after the last
@@ -129,10 +133,19 @@ pub struct PipelineArgs {
     /// Directory for the temporary data directory (the disk to measure).
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
+    /// Run the bench's own pushers and subscribers on the node's cores. By default they
+    /// run on a CPU the node does not use when there is one (as clients and Tier-2 nodes
+    /// run on other machines), so that the node's figures are the node's work alone.
+    #[arg(long)]
+    pub load_on_node_cores: bool,
     /// Run one configuration in this process and print its figures as JSON (what the
     /// bench starts its child processes with).
     #[arg(long, hide = true)]
     pub child: bool,
+    /// The CPU the child runs its pushers and subscribers on (set by the bench for its
+    /// child processes; absent: on the node's cores).
+    #[arg(long, hide = true)]
+    pub load_cpu: Option<usize>,
 }
 
 /// Latency percentiles, in milliseconds.
@@ -193,8 +206,9 @@ pub struct StageBusy {
 pub struct ThreadCpu {
     /// The verify pool: intake's hashing, authority lookups and signature checks.
     pub verify_pool_s: f64,
-    /// The tokio runtime, workers and blocking threads: HTTP, intake's queueing, block
-    /// sealing, publish sessions and QUIC, the bench's pushers and subscribers.
+    /// The node's tokio runtime, workers and blocking threads: HTTP, intake's queueing,
+    /// block sealing, publish sessions and QUIC (and the bench's pushers and subscribers
+    /// when they share the node's cores).
     pub runtime_s: f64,
     /// The exec stage thread (decoding, committing, results).
     pub exec_stage_s: f64,
@@ -202,10 +216,13 @@ pub struct ThreadCpu {
     pub exec_workers_s: f64,
     /// The logs' group-commit syncers.
     pub log_sync_s: f64,
-    /// Everything else (state snapshots, the main thread).
+    /// Everything else of the node (state snapshots, the main thread).
     pub other_s: f64,
-    /// All threads.
+    /// All the node's threads (everything above; not `load_s`).
     pub total_s: f64,
+    /// The bench's pushers and subscribers, when they run on a CPU of their own.
+    #[serde(default)]
+    pub load_s: f64,
 }
 
 /// Memory of the process, from /proc/self/status, in bytes.
@@ -259,8 +276,12 @@ pub struct RunReport {
     pub stages: StageBusy,
     /// CPU time per thread group.
     pub threads: ThreadCpu,
-    /// Process CPU over wall time and cores, during the window.
+    /// The node's CPU time over wall time and cores, during the window.
     pub cpu_busy: f64,
+    /// The CPU the bench's pushers and subscribers ran on, outside the node's cores;
+    /// absent: they shared the node's cores.
+    #[serde(default)]
+    pub load_cpu: Option<usize>,
     /// Memory.
     pub memory: Memory,
     /// Transactions.
@@ -364,7 +385,9 @@ pub fn run_all(args: &PipelineArgs) -> anyhow::Result<PipelineReport> {
             if args.rounds > 1 {
                 eprintln!("{cores} core(s): round {} of {}", round + 1, args.rounds);
             }
-            let out = spawn_child(args, &allowed[..cores.min(allowed.len())], cores)?;
+            // The load runs beside the node, on the first CPU the node does not use.
+            let load_cpu = allowed.get(cores).copied().filter(|_| !args.load_on_node_cores);
+            let out = spawn_child(args, &allowed[..cores.min(allowed.len())], cores, load_cpu)?;
             transaction_bytes = out.transaction_bytes;
             rounds.push(out.run);
         }
@@ -424,8 +447,14 @@ fn check_args(a: &PipelineArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts `dawn bench --child` pinned to `cpus` and reads its figures from its stdout.
-fn spawn_child(args: &PipelineArgs, cpus: &[usize], cores: usize) -> anyhow::Result<ChildOutput> {
+/// Starts `dawn bench --child` pinned to `cpus`, its load on `load_cpu` if given, and
+/// reads its figures from its stdout.
+fn spawn_child(
+    args: &PipelineArgs,
+    cpus: &[usize],
+    cores: usize,
+    load_cpu: Option<usize>,
+) -> anyhow::Result<ChildOutput> {
     let exe = std::env::current_exe().context("locating the dawn binary")?;
     let mut cmd = std::process::Command::new(exe);
     if std::env::var_os("RUST_LOG").is_none() {
@@ -448,6 +477,9 @@ fn spawn_child(args: &PipelineArgs, cpus: &[usize], cores: usize) -> anyhow::Res
     }
     if args.full {
         cmd.arg("--full");
+    }
+    if let Some(cpu) = load_cpu {
+        cmd.args(["--load-cpu", &cpu.to_string()]);
     }
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::inherit());
     affinity::pin_child(&mut cmd, cpus);
@@ -592,6 +624,10 @@ fn thread_cpu_since(before: &HashMap<u64, (String, f64)>) -> ThreadCpu {
     let mut t = ThreadCpu::default();
     for (tid, (name, now)) in thread_cpu() {
         let s = now - before.get(&tid).map_or(0.0, |b| b.1);
+        if name.starts_with(LOAD_THREAD) {
+            t.load_s += s;
+            continue;
+        }
         let slot = if name.starts_with("dawn-verify") {
             &mut t.verify_pool_s
         } else if name.starts_with("dawn-rt") {
@@ -779,6 +815,20 @@ fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
         .thread_name("dawn-rt")
         .enable_all()
         .build()?;
+    // The bench's pushers and subscribers: on their own runtime, kept to their own CPU,
+    // when the bench gave one; else on the node's runtime.
+    let load_rt = match args.load_cpu {
+        Some(cpu) => Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name(LOAD_THREAD)
+                .on_thread_start(move || super::pool::pin_current_thread(cpu))
+                .enable_all()
+                .build()?,
+        ),
+        None => None,
+    };
+    let load = load_rt.as_ref().unwrap_or(&rt).handle().clone();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Ready>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let node = rt.spawn(super::run(
@@ -813,7 +863,8 @@ fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
         }
     };
     let ready = Arc::new(ready);
-    let result = rt.block_on(measure(args, &ready, &txs, &expected, &groups, &chain, stamp, &label));
+    let result = rt.block_on(measure(args, &ready, &load, &txs, &expected, &groups, &chain, stamp, &label));
+    drop(load_rt);
     let _ = stop_tx.send(());
     let stopped = rt.block_on(node);
     let run = result?;
@@ -916,6 +967,7 @@ async fn subscriber(
 async fn measure(
     args: &PipelineArgs,
     ready: &Arc<Ready>,
+    load: &tokio::runtime::Handle,
     txs: &[SignedTransaction],
     expected: &[usize],
     groups: &[Vec<Name>],
@@ -933,7 +985,7 @@ async fn measure(
     let watcher = {
         let mut head = ready.exec.subscribe_head();
         let log = applied_log.clone();
-        tokio::spawn(async move {
+        load.spawn(async move {
             while head.changed().await.is_ok() {
                 let num = head.borrow_and_update().map_or(0, |h| h.num.0);
                 let at = t0.elapsed().as_nanos() as u64;
@@ -961,7 +1013,7 @@ async fn measure(
         // Opened here, so that each is subscribed before anything is submitted.
         let (open_tx, open_rx) = tokio::sync::oneshot::channel();
         let (config, expect, pb) = (client.clone(), *expect, pb.clone());
-        subs.push(tokio::spawn(subscriber(config, request, expect, t0, pb, open_tx)));
+        subs.push(load.spawn(subscriber(config, request, expect, t0, pb, open_tx)));
         if open_rx.await.is_err() {
             let failed = subs.pop().expect("the task just pushed").await?;
             return Err(failed.err().unwrap_or_else(|| anyhow::anyhow!("a subscriber ended early")))
@@ -989,13 +1041,12 @@ async fn measure(
 
     let before = Counters::read(ready);
     let cpu_before = thread_cpu();
-    let cpu0 = super::bench::cpu_seconds();
     let (_, _, rss_anon_start) = memory();
     let start_ns = t0.elapsed().as_nanos() as u64;
     // Memory at half the deliveries, for the second half's growth.
     let half = {
         let (pb, target) = (pb.clone(), count as u64 / 2);
-        tokio::spawn(async move {
+        load.spawn(async move {
             loop {
                 let delivered = pb.position();
                 if delivered >= target {
@@ -1010,7 +1061,7 @@ async fn measure(
         let url = format!("http://{}/v1/chain/push_transactions", ready.http_addr);
         for (batches, mut rec) in http_batches.into_iter().zip(records.drain(..)) {
             let url = url.clone();
-            pushers.push(tokio::spawn(async move {
+            pushers.push(load.spawn(async move {
                 for (first, len, body) in &batches {
                     let (first, len) = (*first, *len);
                     let submit_ns = t0.elapsed().as_nanos() as u64;
@@ -1042,7 +1093,7 @@ async fn measure(
     } else {
         for (batches, mut rec) in per_client.into_iter().zip(records.drain(..)) {
             let intake = ready.intake.clone();
-            pushers.push(tokio::spawn(async move {
+            pushers.push(load.spawn(async move {
                 for (first, batch) in &batches {
                     let first = *first;
                     let submit_ns = t0.elapsed().as_nanos() as u64;
@@ -1081,7 +1132,6 @@ async fn measure(
     let end_ns = t0.elapsed().as_nanos() as u64;
     let (rss_end, rss_peak, rss_anon_end) = memory();
     let (delivered_half, rss_anon_half) = half.await?;
-    let cpu1 = super::bench::cpu_seconds();
     let threads = thread_cpu_since(&cpu_before);
     let mut submitted: Vec<Submitted> = Vec::with_capacity(count);
     for (records, batches) in pushed {
@@ -1164,6 +1214,7 @@ async fn measure(
     let seconds = (last_delivery - first_submit) as f64 / 1e9;
     let window = (end_ns - start_ns) as f64 / 1e9;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu_busy = threads.total_s / window / cores as f64;
     Ok(RunReport {
         cores,
         exec_threads: cores,
@@ -1177,7 +1228,8 @@ async fn measure(
         seconds,
         stages,
         threads,
-        cpu_busy: cpu0.zip(cpu1).map_or(0.0, |(a, b)| (b - a) / window / cores as f64),
+        cpu_busy,
+        load_cpu: args.load_cpu,
         memory: Memory {
             rss_anon_start,
             rss_anon_end,
@@ -1244,12 +1296,18 @@ fn print_table(r: &PipelineReport) {
     println!("CPU by thread (seconds, share of the run's core-seconds)");
     let cpu = |s: f64, x: &RunReport| format!("{s:.2} s  {:>4.0}%", 100.0 * s / (x.seconds * x.cores as f64));
     row("  verify pool", each(&|x| cpu(x.threads.verify_pool_s, x)));
-    row("  tokio (sealing, publish, QUIC, clients)", each(&|x| cpu(x.threads.runtime_s, x)));
+    row("  tokio (sealing, publish, QUIC)", each(&|x| cpu(x.threads.runtime_s, x)));
     row("  exec stage thread", each(&|x| cpu(x.threads.exec_stage_s, x)));
     row("  exec workers", each(&|x| cpu(x.threads.exec_workers_s, x)));
     row("  log syncers", each(&|x| cpu(x.threads.log_sync_s, x)));
     row("  other", each(&|x| cpu(x.threads.other_s, x)));
-    row("  all", each(&|x| cpu(x.threads.total_s, x)));
+    row("  all the node's", each(&|x| cpu(x.threads.total_s, x)));
+    row(
+        "bench pushers, subscribers (own CPU; seconds)",
+        each(&|x| {
+            x.load_cpu.map_or("on the node's".into(), |c| format!("CPU {c}: {:.2} s", x.threads.load_s))
+        }),
+    );
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     row(
         "memory: anon RSS start -> end MiB",

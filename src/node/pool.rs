@@ -49,18 +49,18 @@ fn allowed_cores() -> Option<Vec<usize>> {
 
 /// Keeps the calling thread to `core`; a failure only costs placement, so it is logged.
 #[cfg(target_os = "linux")]
-fn pin_current_thread(core: usize) {
+pub(super) fn pin_current_thread(core: usize) {
     // SAFETY: as above; pid 0 is the calling thread.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     unsafe { libc::CPU_SET(core, &mut set) };
     let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
     if r != 0 {
-        tracing::debug!(target: "dawn::node", core, error = %std::io::Error::last_os_error(), "could not keep a verify worker to its core");
+        tracing::debug!(target: "dawn::node", core, error = %std::io::Error::last_os_error(), "could not keep a thread to its core");
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn pin_current_thread(_: usize) {}
+pub(super) fn pin_current_thread(_: usize) {}
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
