@@ -715,7 +715,7 @@ fn run_item(store: &Store, contracts: &Contracts, facts: BlockFacts, item: &Item
                     fuel_used: ctx.fuel_used(),
                     deferred_ops: std::mem::take(&mut ctx.deferred_ops),
                     traces: std::mem::take(&mut ctx.traces),
-                    writes: ctx.overlay.into_writes().collect(),
+                    writes: ctx.overlay.into_writes(),
                 }
             }
             Err(e) => {
@@ -763,7 +763,7 @@ fn run_item(store: &Store, contracts: &Contracts, facts: BlockFacts, item: &Item
         fuel_used: first_fuel + ctx.fuel_used(),
         deferred_ops: if handled.is_ok() { std::mem::take(&mut ctx.deferred_ops) } else { Vec::new() },
         traces: std::mem::take(&mut ctx.traces),
-        writes: if handled.is_ok() { ctx.overlay.into_writes().collect() } else { Vec::new() },
+        writes: if handled.is_ok() { ctx.overlay.into_writes() } else { Vec::new() },
     }
 }
 

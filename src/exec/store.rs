@@ -343,13 +343,41 @@ pub fn writes_delta(base: &Store, writes: &[(RowKey, Option<Bytes>)], acc: &mut 
 /// A transaction's pending writes over a base store. Reads see the overlay first.
 #[derive(Debug, Default, Clone)]
 pub struct Overlay {
-    writes: BTreeMap<RowKey, Option<Bytes>>,
+    writes: OverlayWrites,
+}
+
+/// Most writes kept in a sorted vector before the overlay moves them to a map. A token
+/// transfer writes two rows: a vector is one small allocation that becomes the outcome's
+/// write list as it is, where a map allocates a node of eleven slots and is then copied
+/// out; a contract writing many rows gets the map's logarithmic inserts.
+const OVERLAY_VEC_MAX: usize = 32;
+
+/// The pending writes, in key order either way.
+#[derive(Debug, Clone)]
+enum OverlayWrites {
+    /// Sorted by key, each key once.
+    Few(Vec<(RowKey, Option<Bytes>)>),
+    Many(BTreeMap<RowKey, Option<Bytes>>),
+}
+
+impl Default for OverlayWrites {
+    fn default() -> Self {
+        Self::Few(Vec::new())
+    }
 }
 
 impl Overlay {
+    /// The pending write of `key`: `Some(None)` if the transaction removed it.
+    fn pending(&self, key: &RowKey) -> Option<&Option<Bytes>> {
+        match &self.writes {
+            OverlayWrites::Few(v) => v.binary_search_by(|(k, _)| k.cmp(key)).ok().map(|i| &v[i].1),
+            OverlayWrites::Many(m) => m.get(key),
+        }
+    }
+
     /// Reads through the overlay.
     pub fn get<'a>(&'a self, base: &'a Store, key: &RowKey) -> Option<&'a Bytes> {
-        match self.writes.get(key) {
+        match self.pending(key) {
             Some(w) => w.as_ref(),
             None => base.get(key),
         }
@@ -357,7 +385,36 @@ impl Overlay {
 
     /// Writes a row (`None` removes it).
     pub fn put(&mut self, key: RowKey, value: Option<Bytes>) {
-        self.writes.insert(key, value);
+        match &mut self.writes {
+            OverlayWrites::Few(v) => match v.binary_search_by(|(k, _)| k.cmp(&key)) {
+                Ok(i) => v[i].1 = value,
+                Err(_) if v.len() == OVERLAY_VEC_MAX => {
+                    let mut m: BTreeMap<RowKey, Option<Bytes>> = std::mem::take(v).into_iter().collect();
+                    m.insert(key, value);
+                    self.writes = OverlayWrites::Many(m);
+                }
+                Err(i) => {
+                    if v.capacity() == 0 {
+                        v.reserve_exact(4);
+                    }
+                    v.insert(i, (key, value));
+                }
+            },
+            OverlayWrites::Many(m) => {
+                m.insert(key, value);
+            }
+        }
+    }
+
+    /// The first pending write at or after `start`, if it is in `start`'s table.
+    fn pending_from(&self, start: &RowKey) -> Option<(u64, bool)> {
+        let first = match &self.writes {
+            OverlayWrites::Few(v) => v.get(v.partition_point(|(k, _)| k < start)).map(|(k, w)| (k, w)),
+            OverlayWrites::Many(m) => m.range((Bound::Included(start), Bound::Unbounded)).next(),
+        };
+        first
+            .filter(|(k, _)| k.code == start.code && k.scope == start.scope && k.table == start.table)
+            .map(|(k, v)| (k.id, v.is_some()))
     }
 
     /// The first row of `(code, scope, table)` with id at least `id`, overlay and base
@@ -366,13 +423,7 @@ impl Overlay {
         let mut from = id;
         loop {
             let b = base.lower_bound(code, scope, table, from);
-            let start = RowKey::table_start(code, scope, table, from);
-            let o = self
-                .writes
-                .range((Bound::Included(start), Bound::Unbounded))
-                .next()
-                .filter(|(k, _)| k.code == code && k.scope == scope && k.table == table)
-                .map(|(k, v)| (k.id, v.is_some()));
+            let o = self.pending_from(&RowKey::table_start(code, scope, table, from));
             let candidate = match (b, o) {
                 (None, None) => return None,
                 (Some(b), None) => return Some(b),
@@ -389,8 +440,11 @@ impl Overlay {
     }
 
     /// The writes, in key order.
-    pub fn into_writes(self) -> impl Iterator<Item = (RowKey, Option<Bytes>)> {
-        self.writes.into_iter()
+    pub fn into_writes(self) -> Vec<(RowKey, Option<Bytes>)> {
+        match self.writes {
+            OverlayWrites::Few(v) => v,
+            OverlayWrites::Many(m) => m.into_iter().collect(),
+        }
     }
 }
 
@@ -432,6 +486,38 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// An overlay agrees with an ordered map of its writes over a base store, below
+        /// and past the size where it moves from a vector to a map: point reads, lower
+        /// bounds merged with the base, and the write list in key order.
+        #[test]
+        fn the_overlay_agrees_with_an_ordered_map(
+            base in proptest::collection::vec((0u64..3, 0u64..40), 0..30),
+            puts in proptest::collection::vec((0u64..3, 0u64..40, proptest::option::of(0u8..4)), 0..80),
+        ) {
+            let key = |scope: u64, id: u64| RowKey { code: Name(1), scope: Name(scope), table: Name(2), id };
+            let mut store = Store::new();
+            store.commit(base.iter().map(|(sc, id)| (key(*sc, *id), Some(Bytes::from_static(b"base")))));
+            let mut overlay = Overlay::default();
+            let mut model: BTreeMap<RowKey, Option<Bytes>> = BTreeMap::new();
+            for (sc, id, v) in &puts {
+                let value = v.map(|b| Bytes::from(vec![b]));
+                overlay.put(key(*sc, *id), value.clone());
+                model.insert(key(*sc, *id), value);
+            }
+            let merged = |k: &RowKey| match model.get(k) {
+                Some(w) => w.clone(),
+                None => store.get(k).cloned(),
+            };
+            for sc in 0..3 {
+                for id in 0..41 {
+                    proptest::prop_assert_eq!(overlay.get(&store, &key(sc, id)).cloned(), merged(&key(sc, id)));
+                    let want = (id..41).find(|i| merged(&key(sc, *i)).is_some());
+                    proptest::prop_assert_eq!(overlay.lower_bound(&store, Name(1), Name(sc), Name(2), id), want);
+                }
+            }
+            proptest::prop_assert_eq!(overlay.into_writes(), model.into_iter().collect::<Vec<_>>());
+        }
+
         /// Random writes and removals, committed directly and through the prehashed path,
         /// leave the store agreeing with an ordered map of the same rows: point reads, range
         /// queries, iteration in key order within each shard, length, and root.

@@ -247,6 +247,10 @@ pub struct Memory {
     /// when the half-way sample came too late to cover a quarter of the run (short runs).
     #[serde(default)]
     pub rss_growth_bytes_per_tx_second_half: Option<f64>,
+    /// Minor page faults of the process during the window (pages first touched: heap
+    /// growth, and memory the allocator gave back and took again).
+    #[serde(default)]
+    pub minor_faults: u64,
 }
 
 /// The figures of one configuration (one child process).
@@ -647,6 +651,17 @@ fn thread_cpu_since(before: &HashMap<u64, (String, f64)>) -> ThreadCpu {
     t
 }
 
+/// Minor page faults of this process so far, from /proc/self/stat (0 where it is missing).
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // minflt is the 10th field, the 8th after the parenthesised name.
+    stat.rfind(')')
+        .and_then(|close| stat.get(close + 2..))
+        .and_then(|rest| rest.split_whitespace().nth(7))
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0)
+}
+
 /// `(VmRSS, VmHWM, RssAnon)` in bytes (zeros where /proc is missing).
 fn memory() -> (u64, u64, u64) {
     let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -1042,6 +1057,7 @@ async fn measure(
     let before = Counters::read(ready);
     let cpu_before = thread_cpu();
     let (_, _, rss_anon_start) = memory();
+    let faults_start = minor_faults();
     let start_ns = t0.elapsed().as_nanos() as u64;
     // Memory at half the deliveries, for the second half's growth.
     let half = {
@@ -1131,6 +1147,7 @@ async fn measure(
     }
     let end_ns = t0.elapsed().as_nanos() as u64;
     let (rss_end, rss_peak, rss_anon_end) = memory();
+    let faults = minor_faults().saturating_sub(faults_start);
     let (delivered_half, rss_anon_half) = half.await?;
     let threads = thread_cpu_since(&cpu_before);
     let mut submitted: Vec<Submitted> = Vec::with_capacity(count);
@@ -1242,6 +1259,7 @@ async fn measure(
                 (delivered_half, rss_anon_half),
                 rss_anon_end,
             ),
+            minor_faults: faults,
         },
         transactions: count,
         blocks: blocks.len(),
@@ -1319,6 +1337,7 @@ fn print_table(r: &PipelineReport) {
         each(&|x| x.memory.rss_growth_bytes_per_tx_second_half.map_or("-".into(), |g| format!("{g:.1}"))),
     );
     row("  peak RSS MiB", each(&|x| format!("{:.0}", mib(x.memory.rss_peak))));
+    row("  minor page faults in the run", each(&|x| format!("{}", x.memory.minor_faults)));
     if let Some(s) = r.scaling {
         println!("scaling: {}-core tps over 1-core tps, per core = {s:.2} (1.00 is linear)", r.cores);
     }
