@@ -444,7 +444,7 @@ async fn a_stalled_subscriber_neither_slows_others_nor_grows_memory() {
         assert_eq!(transactions(&got), want);
     }
     // The server holds no more than its shared cache for it, and resets it once stalled.
-    assert!(served.feed.cache_bytes() <= 64 << 20);
+    assert!(served.feed.cache_bytes() <= PublishConfig::default().cache_bytes_max);
     tokio::time::timeout(Duration::from_secs(10), async {
         while served.stats.stalled.load(std::sync::atomic::Ordering::Relaxed) == 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -15,16 +15,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::chain::results::{BlockResults, Origin};
-use crate::chain::{codec, BlockHeader, BlockId, BlockNum, Name, SealedBlock, SignedBlock};
+use crate::chain::results::{BlockResults, Origin, TxResult};
+use crate::chain::{
+    codec, BlockHeader, BlockId, BlockNum, Name, SealedBlock, SignedBlock, SignedTransaction,
+};
 use crate::log::{Log, Offset, ReadError};
 
 use super::filter::FactsTable;
 use super::protocol::{Cursor, Message, Projection, TxMessage};
-
-/// Memory a cached block holds per byte of its two records (measured: decoded values about
-/// 3x, plus the encoded messages of the projections served).
-const DECODED_BYTES_PER_ENCODED_BYTE: usize = 5;
 
 /// Largest chain or results record decoded (the results log's record limit).
 const RECORD_BYTES_MAX: u64 = 128 << 20;
@@ -69,9 +67,6 @@ impl FeedBlock {
         (block, chain_len): (Arc<SignedBlock>, usize),
         (results, results_len): (Arc<BlockResults>, usize),
     ) -> Result<Self, SourceError> {
-        // Decoded, a block takes about three times its encoding (vectors, strings and
-        // shared actions), and each projection's encoded messages about one more.
-        let bytes = (chain_len + results_len) * DECODED_BYTES_PER_ENCODED_BYTE;
         let corrupt = |detail: String| SourceError::Corrupt { num, detail };
         let id = block.header.id();
         if block.header.block_num() != num || results.block_num != num || results.block_id != id {
@@ -108,6 +103,15 @@ impl FeedBlock {
         .encode();
         let n = results.transactions.len();
         let encoded = [(0..n).map(|_| OnceLock::new()).collect(), (0..n).map(|_| OnceLock::new()).collect()];
+        // Memory held, from the shapes themselves: each transaction and result inline, the
+        // facts and the message slots; the two records' lengths stand for what spills to
+        // the heap (long action data, console output) and for the encoded messages, each
+        // about as long as the part of a record it encodes.
+        let bytes = block.transactions.len() * std::mem::size_of::<SignedTransaction>()
+            + n * (std::mem::size_of::<TxResult>() + 2 * std::mem::size_of::<OnceLock<Bytes>>())
+            + facts.heap_bytes()
+            + chain_len
+            + results_len;
         Ok(Self { id, block, results, facts, encoded, begin, bytes })
     }
 

@@ -191,6 +191,12 @@ struct FactsRow {
 }
 
 impl FactsTable {
+    /// Heap memory the table holds.
+    pub fn heap_bytes(&self) -> usize {
+        self.names.capacity() * std::mem::size_of::<Name>()
+            + self.rows.capacity() * std::mem::size_of::<FactsRow>()
+    }
+
     /// The facts of every result of `results`, whose transactions (for block and delayed
     /// origins) are in `block`.
     pub fn of(results: &[TxResult], block: &SignedBlock) -> Self {

@@ -20,7 +20,7 @@
 //!   fork with `Undo` instead of silently continuing it.
 //! - Commitment `applied` (executed) and `irreversible` (2/3+1 of the producers, see
 //!   [`feed::Finality`]).
-//! - Bounded memory: one shared cache of decoded blocks (64 MiB), beside each log's cache
+//! - Bounded memory: one shared cache of the newest decoded blocks (8 MiB), beside each log's cache
 //!   of its newest decoded records ([`crate::log::decoded`]); per subscriber only its
 //!   position and QUIC's flow-control window.
 //!

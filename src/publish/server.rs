@@ -51,7 +51,10 @@ pub struct PublishConfig {
     /// Bytes sent and not yet acknowledged per connection (the per-subscriber memory
     /// bound).
     pub send_window_bytes: u64,
-    /// Bytes of decoded blocks shared by live subscribers.
+    /// Bytes of decoded blocks shared by live subscribers: the newest blocks, which
+    /// subscribers at or near the head read. Older blocks are decoded again from the
+    /// logs for whoever reads them (a read of a few microseconds a transaction), so a
+    /// bigger cache saves little and keeps cold blocks whose freeing costs the node.
     pub cache_bytes_max: usize,
 }
 
@@ -67,7 +70,7 @@ impl Default for PublishConfig {
             stall_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(30),
             send_window_bytes: 4 << 20,
-            cache_bytes_max: 64 << 20,
+            cache_bytes_max: 8 << 20,
         }
     }
 }
