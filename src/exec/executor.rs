@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use bytes::Bytes;
 use rayon::prelude::*;
@@ -54,7 +54,8 @@ enum ItemKind {
     /// Run now.
     Run,
     /// A block transaction with `delay_sec`: store it, run it later.
-    Delay { delay_sec: u32, request: DeferredRequest },
+    /// (Boxed: rare, and inline it would double every item's size.)
+    Delay { delay_sec: u32, request: Box<DeferredRequest> },
     /// A deferred delivery: on failure, notify the sender with `onerror`.
     Deferred { sender: Name, sender_id: u64, expired: bool },
     /// A transaction whose declaration is malformed: fails at once.
@@ -355,11 +356,11 @@ impl Executor {
             item.origin = Origin::Delayed(index);
             item.kind = ItemKind::Delay {
                 delay_sec: t.delay_sec,
-                request: DeferredRequest {
+                request: Box::new(DeferredRequest {
                     read_scopes: t.read_scopes.clone(),
                     write_scopes: t.write_scopes.clone(),
                     actions: t.actions.clone(),
-                },
+                }),
             };
             // Storing it touches only the system's deferred table, committed in order.
             item.reads = Cow::Borrowed(&[]);
@@ -421,7 +422,9 @@ impl Executor {
         // Accounts whose metadata or code changed: their directory entries are refreshed
         // after the block (code takes effect at the next one).
         let mut touched_accounts = std::collections::BTreeSet::new();
-        let mut outcomes: Vec<Option<Outcome>> = (0..items.len()).map(|_| None).collect();
+        // Each item's outcome, set by whichever worker runs it: in place, in block order,
+        // with no per-wave list to gather and scatter.
+        let mut outcomes: Vec<OnceLock<Outcome>> = (0..items.len()).map(|_| OnceLock::new()).collect();
         // The last wave's rows are committed beside the building of the results (below).
         let mut last_wave = None;
         let wave_count = waves.len();
@@ -429,35 +432,35 @@ impl Executor {
             // Each worker also hashes its transactions' row changes against the wave's
             // state (write scopes in a wave are disjoint, so no other transaction of the
             // wave changes those rows): the root delta is ready when the wave is.
-            let (results, delta): (Vec<(usize, Outcome)>, LtHash) = {
+            let delta: LtHash = {
                 let store = self.store.read().expect("state lock");
-                let (store, contracts) = (&*store, &self.contracts);
+                let (store, contracts, outcomes) = (&*store, &self.contracts, &outcomes);
                 // A chunk's rows are warmed together first (their misses overlap), then
                 // its transactions run.
-                let step = |(mut v, mut h): (Vec<(usize, Outcome)>, LtHash), chunk: &[usize]| {
+                let step = |mut h: LtHash, chunk: &[usize]| {
                     for i in chunk {
                         warm_rows(store, contracts, &items[*i]);
                     }
                     for i in chunk {
                         let o = run_item(store, contracts, facts, &items[*i]);
                         store::writes_delta(store, &o.writes, &mut h);
-                        v.push((*i, o));
+                        // Invariant: an item is in exactly one wave, run once.
+                        assert!(outcomes[*i].set(o).is_ok(), "item {i} ran twice");
                     }
-                    (v, h)
+                    h
                 };
                 if wave.len() > 1 && self.config.threads > 1 {
                     // Every thread gets work, however small the wave.
                     let chunk = WARM_CHUNK.min(wave.len().div_ceil(self.config.threads));
-                    wave.par_chunks(chunk).fold(|| (Vec::new(), LtHash::default()), step).reduce(
-                        || (Vec::new(), LtHash::default()),
-                        |(mut v1, mut h1), (v2, h2)| {
-                            v1.extend(v2);
+                    wave.par_chunks(chunk).fold(LtHash::default, step).reduce(
+                        LtHash::default,
+                        |mut h1, h2| {
                             h1.add(&h2);
-                            (v1, h1)
+                            h1
                         },
                     )
                 } else {
-                    wave.chunks(WARM_CHUNK).fold((Vec::with_capacity(wave.len()), LtHash::default()), step)
+                    wave.chunks(WARM_CHUNK).fold(LtHash::default(), step)
                 }
             };
             let shared = self.store.clone();
@@ -465,8 +468,10 @@ impl Executor {
             // The wave's row writes, in block order. Deferred requests are stored in the
             // system's deferred table, which no transaction writes, so they commit as each
             // transaction's turn comes.
-            let mut wave_writes = Vec::with_capacity(results.iter().map(|(_, o)| o.writes.len()).sum());
-            for (i, mut o) in results {
+            let ran = |i: usize| outcomes[i].get().expect("every item of the wave ran");
+            let mut wave_writes = Vec::with_capacity(wave.iter().map(|&i| ran(i).writes.len()).sum());
+            for &i in &wave {
+                let o = outcomes[i].get_mut().expect("every item of the wave ran");
                 wave_writes.append(&mut o.writes);
                 let ops = std::mem::take(&mut o.deferred_ops);
                 changes.extend(self.apply_deferred_ops(&mut store, facts, ops));
@@ -476,11 +481,10 @@ impl Executor {
                         sender: EOSIO,
                         sender_id: id,
                         delay_sec: *delay_sec,
-                        request: request.clone(),
+                        request: (**request).clone(),
                     };
                     changes.extend(self.apply_deferred_ops(&mut store, facts, vec![op]));
                 }
-                outcomes[i] = Some(o);
             }
             if w + 1 < wave_count {
                 self.commit_wave(&mut store, wave_writes, &delta, &mut touched_accounts);
@@ -513,7 +517,7 @@ impl Executor {
                     .par_iter()
                     .zip(outcomes.into_par_iter())
                     .map(|(item, o)| {
-                        let o = o.expect("every item ran in some wave");
+                        let o = o.into_inner().expect("every item ran in some wave");
                         TxResult {
                             origin: item.origin.clone(),
                             receipt: TransactionReceipt {
