@@ -112,7 +112,7 @@ impl ExecStage {
                 .read(Offset(next), 256, 64 << 20)
                 .map_err(|e| log_err("chain log read")(e.to_string()))?;
             for r in recs {
-                stage.execute_record(r.offset, &r.data)?;
+                stage.execute_record(r.offset, Some(&r.data))?;
                 next = r.offset.0 + 1;
                 pb.inc(1);
             }
@@ -242,17 +242,30 @@ impl ExecStage {
         *self.head_tx.borrow()
     }
 
-    fn execute_record(&self, offset: Offset, data: &[u8]) -> Result<(), ExecError> {
+    /// Executes the block at `offset`: as the producer left it decoded, else from `data`
+    /// (its record) when the caller read it, else read here.
+    fn execute_record(&self, offset: Offset, data: Option<&[u8]>) -> Result<(), ExecError> {
         let started = Instant::now();
         // The producer leaves the block it appended decoded; a block from elsewhere (sync,
         // replay) is decoded here.
         let sealed = self.chain.decoded::<SealedBlock>(offset).map(|(sealed, _)| sealed);
         let block: Arc<SignedBlock> = match &sealed {
             Some(s) => s.block.clone(),
-            None => Arc::new(
-                codec::decode(data, BLOCK_BYTES_MAX)
-                    .map_err(|e| ExecError::BadBlock { offset: offset.0, detail: e.to_string() })?,
-            ),
+            None => {
+                let read;
+                let data = match data {
+                    Some(d) => d,
+                    None => {
+                        read =
+                            self.chain.get(offset).map_err(|e| log_err("chain log read")(e.to_string()))?;
+                        &read.data[..]
+                    }
+                };
+                Arc::new(
+                    codec::decode(data, BLOCK_BYTES_MAX)
+                        .map_err(|e| ExecError::BadBlock { offset: offset.0, detail: e.to_string() })?,
+                )
+            }
         };
         let derived = sealed.as_ref().map(|s| (&s.ids[..], &s.sizes[..]));
         let num = block.header.block_num();
@@ -377,7 +390,9 @@ impl ExecStage {
         let mut tail = self.chain.tail(self.results.next_offset());
         let execute = self.executor.read().expect("executor lock").config().execute;
         loop {
-            let recs = match rt.block_on(tail.next_batch(64, 64 << 20)) {
+            // Offsets only: at the head the producer left each block decoded, and reading its
+            // record back (a copy and a checksum) would be spent for nothing.
+            let new = match rt.block_on(tail.next_offsets(64)) {
                 Ok(r) => r,
                 Err(crate::log::ReadError::Closed) => break,
                 Err(e) => return Err(log_err("chain log read")(e.to_string())),
@@ -385,8 +400,24 @@ impl ExecStage {
             if !execute {
                 continue;
             }
-            for r in recs {
-                self.execute_record(r.offset, &r.data)?;
+            let mut next = new.start;
+            while next < new.end {
+                if self.chain.decoded::<SealedBlock>(next).is_some() {
+                    // Read again inside: an entry evicted meanwhile is read from the log.
+                    self.execute_record(next, None)?;
+                    next = Offset(next.0 + 1);
+                    continue;
+                }
+                // Replay or sync: the rest of the range in one read.
+                let left = (new.end.0 - next.0) as usize;
+                let recs = self
+                    .chain
+                    .read(next, left, 64 << 20)
+                    .map_err(|e| log_err("chain log read")(e.to_string()))?;
+                for r in recs {
+                    self.execute_record(r.offset, Some(&r.data))?;
+                    next = Offset(r.offset.0 + 1);
+                }
             }
         }
         self.finish_snapshots();

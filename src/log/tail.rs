@@ -25,6 +25,25 @@ impl Tail {
         self.next
     }
 
+    /// Returns the offsets of the next durable records (at least one, at most
+    /// `max_records`), waiting for them if needed, without reading them: for a follower
+    /// that takes most records as their writer left them decoded ([`Log::decoded`]) and
+    /// reads only the others. Fails as [`Tail::next_batch`] does.
+    pub async fn next_offsets(&mut self, max_records: usize) -> Result<std::ops::Range<Offset>, ReadError> {
+        loop {
+            let m = *self.rx.borrow_and_update();
+            if m.durable > self.next.0 {
+                let start = self.next;
+                self.next = Offset(m.durable.min(start.0 + max_records.max(1) as u64));
+                return Ok(start..self.next);
+            }
+            if m.closed || m.poisoned {
+                return Err(ReadError::Closed);
+            }
+            self.rx.changed().await.map_err(|_| ReadError::Closed)?;
+        }
+    }
+
     /// Returns the next durable records (at least one, at most `max_records`, stopping
     /// once `max_bytes` of data are reached), waiting for them if needed. Fails with
     /// [`ReadError::Closed`] once the log is closed or stopped and everything durable has
