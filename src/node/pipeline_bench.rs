@@ -17,9 +17,17 @@
 //! on the same cores before the node starts. Without `--cores` the bench runs on one core
 //! and on all cores and reports the scaling.
 //!
+//! The bench's own load, its pushers (and HTTP clients) and its subscribers, stands for
+//! clients and Tier-2 nodes on other machines: it runs on a runtime of its own, kept to a
+//! CPU the node does not use (preferring one that shares no physical core with the
+//! node's), so a one-core figure is the node's work alone. When the node has every CPU
+//! (the all-core run) the load shares them, so `scaling` compares a one-core node beside
+//! its load with an all-core node carrying it: it errs low. `--load-on-node-cores` runs
+//! the load on the node's cores in both.
+//!
 //! Where the time goes comes from two sources: the stages' own counters (intake, exec,
 //! publish; counted per batch or block), and CPU time per thread grouped by thread name,
-//! which covers everything in the process (the subscribers and HTTP clients included).
+//! the load's threads apart.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -109,8 +117,9 @@ pub struct PipelineArgs {
     /// Chain log sync policy.
     #[arg(long, default_value = "always")]
     pub sync: SyncPolicy,
-    /// Cores to run on (the process is pinned to that many CPUs and every pool sized to
-    /// them). Without it: one run on 1 core and one on all cores, and the scaling.
+    /// Cores the node runs on (its threads are pinned to that many CPUs and every pool
+    /// sized to them; the bench's load runs on another CPU if one is free). Without it:
+    /// one run on 1 core and one on all cores, and the scaling.
     #[arg(long)]
     pub cores: Option<usize>,
     /// Transactions per push.
@@ -248,7 +257,7 @@ pub struct Memory {
     #[serde(default)]
     pub rss_growth_bytes_per_tx_second_half: Option<f64>,
     /// Minor page faults of the process during the window (pages first touched: heap
-    /// growth, and memory the allocator gave back and took again).
+    /// growth, and memory the allocator gave back and took again); the load's included.
     #[serde(default)]
     pub minor_faults: u64,
 }
@@ -280,7 +289,8 @@ pub struct RunReport {
     pub stages: StageBusy,
     /// CPU time per thread group.
     pub threads: ThreadCpu,
-    /// The node's CPU time over wall time and cores, during the window.
+    /// The node's CPU time over wall time and cores, during the window (summed over its
+    /// threads alive at the end of the window).
     pub cpu_busy: f64,
     /// The CPU the bench's pushers and subscribers ran on, outside the node's cores;
     /// absent: they shared the node's cores.
@@ -389,8 +399,11 @@ pub fn run_all(args: &PipelineArgs) -> anyhow::Result<PipelineReport> {
             if args.rounds > 1 {
                 eprintln!("{cores} core(s): round {} of {}", round + 1, args.rounds);
             }
-            // The load runs beside the node, on the first CPU the node does not use.
-            let load_cpu = allowed.get(cores).copied().filter(|_| !args.load_on_node_cores);
+            let load_cpu = if args.load_on_node_cores {
+                None
+            } else {
+                affinity::load_cpu(&allowed[..cores.min(allowed.len())], &allowed)
+            };
             let out = spawn_child(args, &allowed[..cores.min(allowed.len())], cores, load_cpu)?;
             transaction_bytes = out.transaction_bytes;
             rounds.push(out.run);
@@ -515,6 +528,37 @@ mod affinity {
             }
         }
         (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
+    }
+
+    /// A CPU for the bench's load beside a node on `node`: one of `allowed` the node does
+    /// not use, preferably sharing no physical core with it (hyperthread siblings share
+    /// execution units and caches, which would slow the node); None when the node has
+    /// them all.
+    pub(super) fn load_cpu(node: &[usize], allowed: &[usize]) -> Option<usize> {
+        let free = allowed.iter().copied().filter(|c| !node.contains(c));
+        let siblings: Vec<usize> = node.iter().flat_map(|&c| siblings_of(c)).collect();
+        free.clone().find(|c| !siblings.contains(c)).or_else(|| free.clone().next())
+    }
+
+    /// The hyperthread siblings of `cpu` (itself included), from sysfs; empty where it is
+    /// missing.
+    fn siblings_of(cpu: usize) -> Vec<usize> {
+        let path = format!("/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list");
+        std::fs::read_to_string(path).map(|t| parse_cpu_list(&t)).unwrap_or_default()
+    }
+
+    /// A sysfs CPU list: `0-3,8,10-11`.
+    pub(super) fn parse_cpu_list(text: &str) -> Vec<usize> {
+        let mut out = Vec::new();
+        for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+            let mut ends = part.splitn(2, '-').map(|x| x.trim().parse::<usize>());
+            match (ends.next(), ends.next()) {
+                (Some(Ok(a)), None) => out.push(a),
+                (Some(Ok(a)), Some(Ok(b))) if a <= b => out.extend(a..=b),
+                _ => return Vec::new(),
+            }
+        }
+        out
     }
 
     /// Sets the child's affinity to `cpus` between fork and exec, so that every thread it
@@ -653,13 +697,15 @@ fn thread_cpu_since(before: &HashMap<u64, (String, f64)>) -> ThreadCpu {
 
 /// Minor page faults of this process so far, from /proc/self/stat (0 where it is missing).
 fn minor_faults() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // minflt is the 10th field, the 8th after the parenthesised name.
-    stat.rfind(')')
-        .and_then(|close| stat.get(close + 2..))
-        .and_then(|rest| rest.split_whitespace().nth(7))
-        .and_then(|f| f.parse().ok())
-        .unwrap_or(0)
+    stat_minor_faults(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default()).unwrap_or(0)
+}
+
+/// The minor faults in a `/proc/.../stat` line.
+fn stat_minor_faults(stat: &str) -> Option<u64> {
+    // minflt is the 10th field, the 8th after the parenthesised name (which may itself
+    // hold spaces and parentheses: the last `)` ends it).
+    let close = stat.rfind(')')?;
+    stat.get(close + 2..)?.split_whitespace().nth(7)?.parse().ok()
 }
 
 /// `(VmRSS, VmHWM, RssAnon)` in bytes (zeros where /proc is missing).
@@ -832,15 +878,25 @@ fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
         .build()?;
     // The bench's pushers and subscribers: on their own runtime, kept to their own CPU,
     // when the bench gave one; else on the node's runtime.
+    // Whether every load thread was kept to the load CPU: the report names the CPU only
+    // then.
+    let load_pinned = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let load_rt = match args.load_cpu {
-        Some(cpu) => Some(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name(LOAD_THREAD)
-                .on_thread_start(move || super::pool::pin_current_thread(cpu))
-                .enable_all()
-                .build()?,
-        ),
+        Some(cpu) => {
+            let pinned = load_pinned.clone();
+            Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name(LOAD_THREAD)
+                    .on_thread_start(move || {
+                        if !super::pool::pin_current_thread(cpu) {
+                            pinned.store(false, Ordering::Relaxed);
+                        }
+                    })
+                    .enable_all()
+                    .build()?,
+            )
+        }
         None => None,
     };
     let load = load_rt.as_ref().unwrap_or(&rt).handle().clone();
@@ -880,6 +936,10 @@ fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
     let ready = Arc::new(ready);
     let result = rt.block_on(measure(args, &ready, &load, &txs, &expected, &groups, &chain, stamp, &label));
     drop(load_rt);
+    let load_cpu = args.load_cpu.filter(|_| load_pinned.load(Ordering::Relaxed));
+    if args.load_cpu.is_some() && load_cpu.is_none() {
+        tracing::warn!(target: "dawn::bench", "the bench's load could not be kept to its own CPU: it shared the node's");
+    }
     let _ = stop_tx.send(());
     let stopped = rt.block_on(node);
     let run = result?;
@@ -890,6 +950,7 @@ fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
             exec_threads: cores,
             verify_batch_per_s,
             efficiency: run.tps / verify_batch_per_s,
+            load_cpu,
             ..run
         },
         transaction_bytes,
@@ -1314,7 +1375,7 @@ fn print_table(r: &PipelineReport) {
     println!("CPU by thread (seconds, share of the run's core-seconds)");
     let cpu = |s: f64, x: &RunReport| format!("{s:.2} s  {:>4.0}%", 100.0 * s / (x.seconds * x.cores as f64));
     row("  verify pool", each(&|x| cpu(x.threads.verify_pool_s, x)));
-    row("  tokio (sealing, publish, QUIC)", each(&|x| cpu(x.threads.runtime_s, x)));
+    row("  tokio (sealing, publish, QUIC; load if shared)", each(&|x| cpu(x.threads.runtime_s, x)));
     row("  exec stage thread", each(&|x| cpu(x.threads.exec_stage_s, x)));
     row("  exec workers", each(&|x| cpu(x.threads.exec_workers_s, x)));
     row("  log syncers", each(&|x| cpu(x.threads.log_sync_s, x)));
@@ -1345,7 +1406,32 @@ fn print_table(r: &PipelineReport) {
 
 #[cfg(test)]
 mod tests {
-    use super::second_half_growth;
+    use super::{affinity, second_half_growth, stat_minor_faults};
+
+    #[test]
+    fn minor_faults_are_read_past_a_name_with_parentheses() {
+        let stat = "42 (a) b (c) ) S 1 42 42 0 -1 4194560 12345 0 7 0 100 20 0 0 20 0 3";
+        assert_eq!(stat_minor_faults(stat), Some(12345));
+        assert_eq!(stat_minor_faults("42 (dawn) S 1"), None);
+        assert_eq!(stat_minor_faults("no name"), None);
+    }
+
+    #[test]
+    fn sysfs_cpu_lists_parse() {
+        assert_eq!(affinity::parse_cpu_list("0-3,8,10-11\n"), vec![0, 1, 2, 3, 8, 10, 11]);
+        assert_eq!(affinity::parse_cpu_list("5"), vec![5]);
+        assert_eq!(affinity::parse_cpu_list(""), Vec::<usize>::new());
+        assert_eq!(affinity::parse_cpu_list("3-1"), Vec::<usize>::new(), "a backward range is refused");
+        assert_eq!(affinity::parse_cpu_list("x"), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn the_load_cpu_is_one_the_node_does_not_use() {
+        assert_eq!(affinity::load_cpu(&[0, 1], &[0, 1]), None);
+        let c = affinity::load_cpu(&[0], &[0, 1, 2]).unwrap();
+        assert!(c == 1 || c == 2);
+        assert_eq!(affinity::load_cpu(&[2], &[2, 5]), Some(5));
+    }
 
     #[test]
     fn second_half_growth_needs_a_quarter_of_the_run() {

@@ -20,7 +20,7 @@ pub fn init_verify_pool(threads: usize, pin: bool) {
         .thread_name(|i| format!("dawn-verify-{i}"))
         .start_handler(move |i| {
             if let Some(cores) = &cores {
-                pin_current_thread(cores[i]);
+                let _ = pin_current_thread(cores[i]);
             }
         })
         .build_global();
@@ -47,9 +47,10 @@ fn allowed_cores() -> Option<Vec<usize>> {
     None
 }
 
-/// Keeps the calling thread to `core`; a failure only costs placement, so it is logged.
+/// Keeps the calling thread to `core`; whether it could. A failure only costs placement,
+/// so it is logged, and the caller decides what it means.
 #[cfg(target_os = "linux")]
-pub(super) fn pin_current_thread(core: usize) {
+pub(super) fn pin_current_thread(core: usize) -> bool {
     // SAFETY: as above; pid 0 is the calling thread.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     unsafe { libc::CPU_SET(core, &mut set) };
@@ -57,10 +58,13 @@ pub(super) fn pin_current_thread(core: usize) {
     if r != 0 {
         tracing::debug!(target: "dawn::node", core, error = %std::io::Error::last_os_error(), "could not keep a thread to its core");
     }
+    r == 0
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(super) fn pin_current_thread(_: usize) {}
+pub(super) fn pin_current_thread(_: usize) -> bool {
+    false
+}
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
