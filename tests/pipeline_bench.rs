@@ -56,7 +56,9 @@ fn one_and_all_cores_deliver_everything() {
     }
     let runs = r["runs"].as_array().unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert_eq!(runs.len(), if cores > 1 { 2 } else { 1 });
+    // One core with the load beside it, one core with the load on it (the all-core run's
+    // placement, for the scaling), all cores.
+    assert_eq!(runs.len(), if cores > 1 { 3 } else { 1 });
     assert_eq!(runs[0]["cores"], 1, "the first run is pinned to one core");
     assert_eq!(runs.last().unwrap()["cores"].as_u64().unwrap() as usize, cores);
     for run in runs {
@@ -77,8 +79,15 @@ fn one_and_all_cores_deliver_everything() {
         // beside an all-core node no CPU is free.
         assert!(runs[0]["load_cpu"].as_u64().is_some(), "{}", runs[0]);
         assert!(runs[0]["threads"]["load_s"].as_f64().is_some());
-        assert!(runs[1]["load_cpu"].is_null(), "{}", runs[1]);
-        assert_eq!(runs[1]["threads"]["load_s"].as_f64().unwrap(), 0.0);
+        assert_eq!(runs[1]["cores"], 1);
+        for run in &runs[1..] {
+            assert!(run["load_cpu"].is_null(), "{run}");
+            assert_eq!(run["threads"]["load_s"].as_f64().unwrap(), 0.0);
+        }
+        // The scaling compares the runs that carry their load alike.
+        let want = runs[2]["tps"].as_f64().unwrap() / runs[1]["tps"].as_f64().unwrap() / cores as f64;
+        assert!((r["scaling"].as_f64().unwrap() - want).abs() < 1e-9, "{r}");
+        assert_eq!(r["tps"], runs[0]["tps"], "the headline is the one-core run with its load apart");
     }
 }
 

@@ -21,9 +21,9 @@
 //! clients and Tier-2 nodes on other machines: it runs on a runtime of its own, kept to a
 //! CPU the node does not use (preferring one that shares no physical core with the
 //! node's), so a one-core figure is the node's work alone. When the node has every CPU
-//! (the all-core run) the load shares them, so `scaling` compares a one-core node beside
-//! its load with an all-core node carrying it: it errs low. `--load-on-node-cores` runs
-//! the load on the node's cores in both.
+//! (the all-core run) the load shares them; the bench then also runs one core carrying
+//! its load, and `scaling` compares those two, placed alike. `--load-on-node-cores` runs
+//! the load on the node's cores throughout.
 //!
 //! Where the time goes comes from two sources: the stages' own counters (intake, exec,
 //! publish; counted per batch or block), and CPU time per thread grouped by thread name,
@@ -325,8 +325,9 @@ pub struct PipelineReport {
     pub verify_batch_per_s: f64,
     /// `tps / verify_batch_per_s`, both on one core.
     pub efficiency: f64,
-    /// All-core tps over one-core tps, divided by the cores (1.0: linear); absent when
-    /// only one configuration ran.
+    /// All-core tps over one-core tps, divided by the cores (1.0: linear), the one-core
+    /// run's load placed as the all-core run's (on the node's cores when no CPU was free
+    /// beside it); absent when only one configuration ran.
     pub scaling: Option<f64>,
     /// Cores of the all-core run (or `--cores`).
     pub cores: usize,
@@ -391,19 +392,28 @@ pub fn run_all(args: &PipelineArgs) -> anyhow::Result<PipelineReport> {
         None if all == 1 => vec![1],
         None => vec![1, all],
     };
+    // Each configuration with its load beside the node when a CPU is free; and where the
+    // last (all-core) run must carry its load on the node's cores, a one-core run doing
+    // the same, so that `scaling` compares like with like.
+    let mut plan: Vec<(usize, Option<usize>)> = Vec::new();
+    for &cores in &configs {
+        let node = &allowed[..cores.min(allowed.len())];
+        let load = if args.load_on_node_cores { None } else { affinity::load_cpu(node, &allowed) };
+        plan.push((cores, load));
+    }
+    let scaled = configs.len() > 1;
+    if scaled && plan[0].1.is_some() && plan.last().is_some_and(|p| p.1.is_none()) {
+        plan.insert(1, (configs[0], None));
+    }
     let mut runs = Vec::new();
     let mut transaction_bytes = 0;
-    for cores in configs {
+    for (cores, load_cpu) in plan {
         let mut rounds = Vec::with_capacity(args.rounds);
+        let beside = if load_cpu.is_some() { ", load beside" } else { "" };
         for round in 0..args.rounds {
             if args.rounds > 1 {
-                eprintln!("{cores} core(s): round {} of {}", round + 1, args.rounds);
+                eprintln!("{cores} core(s){beside}: round {} of {}", round + 1, args.rounds);
             }
-            let load_cpu = if args.load_on_node_cores {
-                None
-            } else {
-                affinity::load_cpu(&allowed[..cores.min(allowed.len())], &allowed)
-            };
             let out = spawn_child(args, &allowed[..cores.min(allowed.len())], cores, load_cpu)?;
             transaction_bytes = out.transaction_bytes;
             rounds.push(out.run);
@@ -412,17 +422,21 @@ pub fn run_all(args: &PipelineArgs) -> anyhow::Result<PipelineReport> {
     }
     let first = &runs[0];
     let last = runs.last().expect("a run");
-    let multi = runs.len() > 1;
+    // The one-core run placed as the all-core one: the load on the node's cores, or not.
+    let base =
+        runs.iter().find(|r| r.cores == first.cores && r.load_cpu.is_none() == last.load_cpu.is_none());
+    let scaling =
+        scaled.then(|| base.unwrap_or(first)).map(|b| last.tps / b.tps / last.cores as f64 * b.cores as f64);
     Ok(PipelineReport {
         tps: first.tps,
         p50_ms: first.delivered.p50_ms,
         p99_ms: first.delivered.p99_ms,
         verify_batch_per_s: first.verify_batch_per_s,
         efficiency: first.efficiency,
-        scaling: multi.then(|| last.tps / first.tps / last.cores as f64 * first.cores as f64),
+        scaling,
         cores: last.cores,
-        tps_all_cores: multi.then_some(last.tps),
-        verify_batch_per_s_all_cores: multi.then_some(last.verify_batch_per_s),
+        tps_all_cores: scaled.then_some(last.tps),
+        verify_batch_per_s_all_cores: scaled.then_some(last.verify_batch_per_s),
         workload: args.workload,
         hot_percent: args.hot_percent,
         intake: if args.http { "http" } else { "inproc" }.into(),
@@ -1336,8 +1350,14 @@ fn print_table(r: &PipelineReport) {
         "{} token transfers: {} of {} B over {} accounts ({hot}), {} subscribers, intake {}, sync {}, blocks every {} ms",
         r.workload, r.transactions, r.transaction_bytes, r.accounts, r.subscribers, r.intake, r.sync, r.block_interval_ms
     );
-    let head: Vec<String> =
-        r.runs.iter().map(|x| format!("{} core{}", x.cores, if x.cores == 1 { "" } else { "s" })).collect();
+    let head: Vec<String> = r
+        .runs
+        .iter()
+        .map(|x| {
+            let load = if x.load_cpu.is_some() { ", load apart" } else { "" };
+            format!("{} core{}{load}", x.cores, if x.cores == 1 { "" } else { "s" })
+        })
+        .collect();
     let row = |name: &str, cells: Vec<String>| {
         print!("{name:<50}");
         for c in cells {
@@ -1400,7 +1420,10 @@ fn print_table(r: &PipelineReport) {
     row("  peak RSS MiB", each(&|x| format!("{:.0}", mib(x.memory.rss_peak))));
     row("  minor page faults in the run", each(&|x| format!("{}", x.memory.minor_faults)));
     if let Some(s) = r.scaling {
-        println!("scaling: {}-core tps over 1-core tps, per core = {s:.2} (1.00 is linear)", r.cores);
+        println!(
+            "scaling: {}-core tps over 1-core tps (load placed alike), per core = {s:.2} (1.00 is linear)",
+            r.cores
+        );
     }
 }
 
