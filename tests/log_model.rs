@@ -112,20 +112,24 @@ proptest! {
     }
 }
 
+/// Appends records 0..n (each its index, little-endian) on another thread, each waited
+/// durable, then closes the log.
+fn append_then_close(log: &Log, n: u32) -> std::thread::JoinHandle<()> {
+    let log = log.clone();
+    std::thread::spawn(move || {
+        for i in 0..n {
+            let a = log.append(&[i.to_le_bytes()]).unwrap();
+            log.wait_durable_blocking(a.last()).unwrap();
+        }
+        log.close().unwrap();
+    })
+}
+
 #[test]
 fn tail_follows_appends_from_another_thread() {
     let log = Log::open(Arc::new(MemDir::new()), Config::tiny()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let writer = {
-        let log = log.clone();
-        std::thread::spawn(move || {
-            for i in 0..200u32 {
-                let a = log.append(&[i.to_le_bytes()]).unwrap();
-                log.wait_durable_blocking(a.last()).unwrap();
-            }
-            log.close().unwrap();
-        })
-    };
+    let writer = append_then_close(&log, 200);
     let mut tail = log.tail(Offset(0));
     let got = rt.block_on(async {
         let mut got = Vec::new();
@@ -150,16 +154,7 @@ fn tail_follows_appends_from_another_thread() {
 fn tail_offsets_follow_appends_without_reading() {
     let log = Log::open(Arc::new(MemDir::new()), Config::tiny()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let writer = {
-        let log = log.clone();
-        std::thread::spawn(move || {
-            for i in 0..100u32 {
-                let a = log.append(&[i.to_le_bytes()]).unwrap();
-                log.wait_durable_blocking(a.last()).unwrap();
-            }
-            log.close().unwrap();
-        })
-    };
+    let writer = append_then_close(&log, 100);
     let mut tail = log.tail(Offset(0));
     let ranges = rt.block_on(async {
         let mut ranges = Vec::new();
