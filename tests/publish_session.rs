@@ -321,6 +321,22 @@ fn records_that_do_not_decode_or_disagree_are_refused_by_name() {
 }
 
 #[test]
+fn a_cached_block_counts_what_it_holds() {
+    let m = model();
+    let chain = m.logs.chain.get(Offset(0)).unwrap().data;
+    let results = m.logs.results.get(Offset(0)).unwrap().data;
+    let b = FeedBlock::decode(BlockNum(1), &chain, &results).unwrap();
+    let (txs, rs) = (b.block.transactions.len(), b.results.transactions.len());
+    assert!(txs > 0 && rs > 0);
+    // At least every transaction and result as held inline, plus both records.
+    let inline = txs * std::mem::size_of::<dawn::chain::SignedTransaction>()
+        + rs * std::mem::size_of::<dawn::chain::results::TxResult>();
+    assert!(b.bytes >= inline + chain.len() + results.len(), "{} < {}", b.bytes, inline);
+    // And not wildly more: the message slots and the facts are small beside them.
+    assert!(b.bytes <= 2 * (inline + chain.len() + results.len()), "{}", b.bytes);
+}
+
+#[test]
 fn a_resume_beyond_this_node_is_refused_and_one_past_a_blocks_results_goes_on() {
     let m = model();
     let req = |cursor: Cursor, locator: Vec<(BlockNum, BlockId)>| Subscribe {
