@@ -8,8 +8,7 @@ use crate::chain::{codec, Action, Name, PermissionLevel};
 
 use super::context::{Delivery, TxCtx};
 use super::error::ActionError;
-use super::store::RowKey;
-use super::system_rows::{EOSIO, T_ACCOUNT, T_PERMISSION};
+use super::system_rows::{account_key, permission_key};
 use super::{native, ContractCode};
 
 /// Runs `actions` in `ctx`. With `check_auth`, every authorization must name an existing
@@ -36,12 +35,10 @@ fn authorize(ctx: &mut TxCtx<'_>, level: &PermissionLevel) -> Result<(), ActionE
     // Invariant: a permission row exists only for an existing account (they are created
     // with it or for it, and accounts are never removed), so a found permission answers
     // for the account too; the account is read only to name what is missing.
-    let perm = RowKey { code: EOSIO, scope: level.actor, table: T_PERMISSION, id: level.permission.0 };
-    if ctx.row(&perm).is_some() {
+    if ctx.row(&permission_key(level.actor, level.permission)).is_some() {
         return Ok(());
     }
-    let meta = RowKey { code: EOSIO, scope: level.actor, table: T_ACCOUNT, id: 0 };
-    if ctx.row(&meta).is_none() {
+    if ctx.row(&account_key(level.actor)).is_none() {
         return Err(ActionError::UnknownAccount(level.actor));
     }
     Err(ActionError::UnknownPermission(level.to_string()))

@@ -19,7 +19,7 @@ use crate::chain::{codec, Action, BlockNum, Name, PermissionLevel, TimePoint};
 use super::error::ActionError;
 use super::results::TraceLog;
 use super::store::{Overlay, RowKey, Store};
-use super::system_rows::{DeferredRequest, EOSIO, EOSIO_CODE, T_ACCOUNT};
+use super::system_rows::{account_key, DeferredRequest, EOSIO, EOSIO_CODE};
 use super::Contracts;
 
 /// Fuel units per microsecond of billed CPU.
@@ -308,7 +308,7 @@ impl<'a> TxCtx<'a> {
     /// transaction of this block can change.
     pub fn is_account(&mut self, account: Name) -> Result<bool, ActionError> {
         self.charge(20)?;
-        let key = RowKey { code: EOSIO, scope: account, table: T_ACCOUNT, id: 0 };
+        let key = account_key(account);
         Ok(if self.check_scope(account, false).is_ok() {
             self.row(&key).is_some()
         } else {

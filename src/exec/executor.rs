@@ -29,8 +29,8 @@ use super::results::{BlockResults, Origin, TraceLog, TxResult};
 use super::scheduler::{self, Scoped};
 use super::store::{self, RowChange, RowKey, Store};
 use super::system_rows::{
-    AccountMeta, DeferredEntry, DeferredRequest, PermissionRow, ProducerSchedule, ACTIVE, EOSIO, EOSIO_TOKEN,
-    OWNER, T_ACCOUNT, T_CODE, T_PERMISSION, T_SCHEDULE,
+    account_key, permission_key, AccountMeta, DeferredEntry, DeferredRequest, PermissionRow,
+    ProducerSchedule, ACTIVE, EOSIO, EOSIO_TOKEN, OWNER, T_ACCOUNT, T_CODE, T_PERMISSION, T_SCHEDULE,
 };
 use super::view::PermissionGeneration;
 use super::wasm::WasmRuntime;
@@ -648,12 +648,7 @@ fn warm_rows(store: &Store, contracts: &Contracts, item: &Item) {
     }
     for a in item.actions.iter() {
         for level in &a.authorization {
-            store.warm(&RowKey {
-                code: EOSIO,
-                scope: level.actor,
-                table: T_PERMISSION,
-                id: level.permission.0,
-            });
+            store.warm(&permission_key(level.actor, level.permission));
         }
         if let Some(ContractCode::Token) = contracts.code.get(&a.account) {
             token::rows_read(a.account, a, |key| store.warm(&key));
@@ -797,7 +792,7 @@ impl Contracts {
             return Ok(());
         }
         let meta: Option<AccountMeta> = store
-            .get(&RowKey { code: EOSIO, scope: account, table: T_ACCOUNT, id: 0 })
+            .get(&account_key(account))
             .map(|v| codec::decode(v, 1 << 16))
             .transpose()
             .map_err(|e| ExecError::Genesis(format!("account row {account}: {e}")))?;

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::chain::{Actions, Authority, Checksum256, Name, ProducerKey, Scopes, TimePoint};
 
+use super::store::RowKey;
+
 /// The system account.
 pub const EOSIO: Name = Name::constant("eosio");
 /// The native core token contract.
@@ -26,6 +28,16 @@ pub const OWNER: Name = Name::constant("owner");
 pub const ACTIVE: Name = Name::constant("active");
 /// A contract's code permission (`account@eosio.code`), used by inline actions.
 pub const EOSIO_CODE: Name = Name::constant("eosio.code");
+
+/// The row of `account`'s metadata ([`AccountMeta`]).
+pub fn account_key(account: Name) -> RowKey {
+    RowKey { code: EOSIO, scope: account, table: T_ACCOUNT, id: 0 }
+}
+
+/// The row of `account`'s permission `permission` ([`PermissionRow`]).
+pub fn permission_key(account: Name, permission: Name) -> RowKey {
+    RowKey { code: EOSIO, scope: account, table: T_PERMISSION, id: permission.0 }
+}
 
 /// Metadata of an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

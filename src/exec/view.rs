@@ -14,7 +14,7 @@ use crate::log::{Log, Offset};
 
 use super::results::BlockResults;
 use super::store::{RowKey, Store};
-use super::system_rows::{PermissionRow, EOSIO, T_ACCOUNT, T_PERMISSION};
+use super::system_rows::{account_key, permission_key, PermissionRow};
 use super::{ExecutedHead, Executor};
 
 /// The last block whose results were read, decoded.
@@ -125,7 +125,7 @@ impl ExecView {
 impl StateView for ExecView {
     fn account_exists(&self, account: Name) -> bool {
         let store = self.store.read().expect("state lock");
-        store.get(&RowKey { code: EOSIO, scope: account, table: T_ACCOUNT, id: 0 }).is_some()
+        store.get(&account_key(account)).is_some()
     }
 
     fn permission(&self, level: &PermissionLevel) -> Option<Arc<Authority>> {
@@ -138,12 +138,7 @@ impl StateView for ExecView {
             }
         }
         let store = self.store.read().expect("state lock");
-        let row = store.get(&RowKey {
-            code: EOSIO,
-            scope: level.actor,
-            table: T_PERMISSION,
-            id: level.permission.0,
-        })?;
+        let row = store.get(&permission_key(level.actor, level.permission))?;
         let mut entries = cache.entries.write().expect("authority cache lock");
         if let Some(c) = entries.get_mut(level) {
             if c.row[..] == row[..] {

@@ -20,8 +20,8 @@ use super::super::context::TxCtx;
 use super::super::error::ActionError;
 use super::super::store::RowKey;
 use super::super::system_rows::{
-    AccountMeta, PermissionRow, ProducerSchedule, ACTIVE, EOSIO, EOSIO_CODE, OWNER, T_ACCOUNT, T_CODE,
-    T_PERMISSION, T_SCHEDULE,
+    account_key, permission_key, AccountMeta, PermissionRow, ProducerSchedule, ACTIVE, EOSIO, EOSIO_CODE,
+    OWNER, T_ACCOUNT, T_CODE, T_PERMISSION, T_SCHEDULE,
 };
 
 /// `newaccount` data.
@@ -113,7 +113,7 @@ fn permission_row(
     permission: Name,
 ) -> Result<Option<PermissionRow>, ActionError> {
     ctx.check_scope(account, false)?;
-    let key = RowKey { code: EOSIO, scope: account, table: T_PERMISSION, id: permission.0 };
+    let key = permission_key(account, permission);
     Ok(ctx.row(&key).map(|b| codec::decode(b, 1 << 16).expect("permission rows are written by this module")))
 }
 
@@ -122,7 +122,7 @@ pub const PERMISSION_DEPTH_MAX: usize = 16;
 
 fn meta(ctx: &mut TxCtx<'_>, account: Name) -> Result<Option<AccountMeta>, ActionError> {
     ctx.check_scope(account, false)?;
-    let key = RowKey { code: EOSIO, scope: account, table: T_ACCOUNT, id: 0 };
+    let key = account_key(account);
     Ok(ctx.row(&key).map(|b| codec::decode(b, 1 << 16).expect("account rows are written by this module")))
 }
 

@@ -10,7 +10,7 @@ use super::super::apply::{action_data, check};
 use super::super::context::TxCtx;
 use super::super::error::ActionError;
 use super::super::store::RowKey;
-use super::super::system_rows::{EOSIO, T_ACCOUNT};
+use super::super::system_rows::account_key;
 
 pub use crate::chain::token::{code_of, Balance, CurrencyStats, T_ACCOUNTS, T_STAT};
 
@@ -136,7 +136,7 @@ pub fn rows_read(contract: Name, action: &crate::chain::Action, mut row: impl Fn
     let code = code_of(quantity.symbol);
     row(RowKey { code: contract, scope: from, table: T_ACCOUNTS, id: code });
     row(RowKey { code: contract, scope: to, table: T_ACCOUNTS, id: code });
-    row(RowKey { code: EOSIO, scope: to, table: T_ACCOUNT, id: 0 });
+    row(account_key(to));
 }
 
 fn sub_balance(ctx: &mut TxCtx<'_>, owner: Name, value: Asset) -> Result<(), ActionError> {
@@ -268,10 +268,7 @@ mod tests {
         let mut keys = Vec::new();
         rows_read(token, &transfer, |k| keys.push(k));
         let balance = |owner| RowKey { code: token, scope: owner, table: T_ACCOUNTS, id: code_of(sys) };
-        assert_eq!(
-            keys,
-            [balance(alice), balance(bob), RowKey { code: EOSIO, scope: bob, table: T_ACCOUNT, id: 0 }]
-        );
+        assert_eq!(keys, [balance(alice), balance(bob), account_key(bob)]);
         let issue = Action { name: n("issue"), ..transfer.clone() };
         let short = Action { data: Bytes::from_slice(&transfer.data[..20]), ..transfer };
         for a in [issue, short] {
