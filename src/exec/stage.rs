@@ -22,6 +22,14 @@ use super::snapshot;
 use super::view::{AuthorityCache, ExecView};
 use super::{ExecConfig, ExecutedHead, Executor};
 
+/// Where a block to execute comes from.
+enum BlockSource<'a> {
+    /// As the producer appended it, with its ids and sizes.
+    Decoded(Arc<SealedBlock>),
+    /// Its chain log record.
+    Record(&'a [u8]),
+}
+
 /// Largest block record read.
 pub const BLOCK_BYTES_MAX: u64 = 64 << 20;
 
@@ -112,7 +120,7 @@ impl ExecStage {
                 .read(Offset(next), 256, 64 << 20)
                 .map_err(|e| log_err("chain log read")(e.to_string()))?;
             for r in recs {
-                stage.execute_record(r.offset, Some(&r.data))?;
+                stage.execute_record(r.offset, BlockSource::Record(&r.data))?;
                 next = r.offset.0 + 1;
                 pb.inc(1);
             }
@@ -242,30 +250,18 @@ impl ExecStage {
         *self.head_tx.borrow()
     }
 
-    /// Executes the block at `offset`: as the producer left it decoded, else from `data`
-    /// (its record) when the caller read it, else read here.
-    fn execute_record(&self, offset: Offset, data: Option<&[u8]>) -> Result<(), ExecError> {
+    /// Executes the block at `offset`, as the producer left it decoded or from its record.
+    fn execute_record(&self, offset: Offset, source: BlockSource<'_>) -> Result<(), ExecError> {
         let started = Instant::now();
-        // The producer leaves the block it appended decoded; a block from elsewhere (sync,
-        // replay) is decoded here.
-        let sealed = self.chain.decoded::<SealedBlock>(offset).map(|(sealed, _)| sealed);
-        let block: Arc<SignedBlock> = match &sealed {
-            Some(s) => s.block.clone(),
-            None => {
-                let read;
-                let data = match data {
-                    Some(d) => d,
-                    None => {
-                        read =
-                            self.chain.get(offset).map_err(|e| log_err("chain log read")(e.to_string()))?;
-                        &read.data[..]
-                    }
-                };
+        let (block, sealed): (Arc<SignedBlock>, _) = match source {
+            BlockSource::Decoded(sealed) => (sealed.block.clone(), Some(sealed)),
+            BlockSource::Record(data) => (
                 Arc::new(
                     codec::decode(data, BLOCK_BYTES_MAX)
                         .map_err(|e| ExecError::BadBlock { offset: offset.0, detail: e.to_string() })?,
-                )
-            }
+                ),
+                None,
+            ),
         };
         let derived = sealed.as_ref().map(|s| (&s.ids[..], &s.sizes[..]));
         let num = block.header.block_num();
@@ -402,20 +398,20 @@ impl ExecStage {
             }
             let mut next = new.start;
             while next < new.end {
-                if self.chain.decoded::<SealedBlock>(next).is_some() {
-                    // Read again inside: an entry evicted meanwhile is read from the log.
-                    self.execute_record(next, None)?;
+                // The producer leaves the block it appended decoded; a block from elsewhere
+                // (sync, replay) is read, with the rest of the range, and decoded here.
+                if let Some((sealed, _)) = self.chain.decoded::<SealedBlock>(next) {
+                    self.execute_record(next, BlockSource::Decoded(sealed))?;
                     next = Offset(next.0 + 1);
                     continue;
                 }
-                // Replay or sync: the rest of the range in one read.
                 let left = (new.end.0 - next.0) as usize;
                 let recs = self
                     .chain
                     .read(next, left, 64 << 20)
                     .map_err(|e| log_err("chain log read")(e.to_string()))?;
                 for r in recs {
-                    self.execute_record(r.offset, Some(&r.data))?;
+                    self.execute_record(r.offset, BlockSource::Record(&r.data))?;
                     next = Offset(r.offset.0 + 1);
                 }
             }

@@ -30,18 +30,10 @@ impl Tail {
     /// that takes most records as their writer left them decoded ([`Log::decoded`]) and
     /// reads only the others. Fails as [`Tail::next_batch`] does.
     pub async fn next_offsets(&mut self, max_records: usize) -> Result<std::ops::Range<Offset>, ReadError> {
-        loop {
-            let m = *self.rx.borrow_and_update();
-            if m.durable > self.next.0 {
-                let start = self.next;
-                self.next = Offset(m.durable.min(start.0 + max_records.max(1) as u64));
-                return Ok(start..self.next);
-            }
-            if m.closed || m.poisoned {
-                return Err(ReadError::Closed);
-            }
-            self.rx.changed().await.map_err(|_| ReadError::Closed)?;
-        }
+        let durable = self.durable_past_next().await?;
+        let start = self.next;
+        self.next = Offset(durable.min(start.0 + max_records.max(1) as u64));
+        Ok(start..self.next)
     }
 
     /// Returns the next durable records (at least one, at most `max_records`, stopping
@@ -59,9 +51,18 @@ impl Tail {
                 self.next = Offset(last.offset.0 + 1);
                 return Ok(records);
             }
+            self.durable_past_next().await?;
+        }
+    }
+
+    /// Waits until a record at the tail's position is durable; the durable end then.
+    /// Fails with [`ReadError::Closed`] once the log is closed or stopped with nothing
+    /// durable left there.
+    async fn durable_past_next(&mut self) -> Result<u64, ReadError> {
+        loop {
             let m = *self.rx.borrow_and_update();
             if m.durable > self.next.0 {
-                continue;
+                return Ok(m.durable);
             }
             if m.closed || m.poisoned {
                 return Err(ReadError::Closed);
