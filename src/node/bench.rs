@@ -103,15 +103,21 @@ pub(super) fn cpu_seconds() -> Option<f64> {
     stat_cpu(&std::fs::read_to_string("/proc/self/stat").ok()?).map(|(_, s)| s)
 }
 
+/// The command (or thread) name of a `/proc/.../stat` line and its fields after the name,
+/// from the 3rd (`state`) on. The name may hold spaces and parentheses: the last `)` ends
+/// it.
+pub(super) fn stat_fields(stat: &str) -> Option<(&str, Vec<&str>)> {
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    Some((stat.get(open + 1..close)?, stat.get(close + 2..)?.split_whitespace().collect()))
+}
+
 /// The command (or thread) name and the CPU seconds (user + system) in a
 /// `/proc/.../stat` line.
 pub(super) fn stat_cpu(stat: &str) -> Option<(&str, f64)> {
-    // Fields after the parenthesised name; utime and stime are the 12th and 13th, in
-    // clock ticks of 1/100 s.
-    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
-    let f: Vec<&str> = stat.get(close + 2..)?.split_whitespace().collect();
+    // utime and stime are the 14th and 15th fields, in clock ticks of 1/100 s.
+    let (name, f) = stat_fields(stat)?;
     let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some((&stat[open + 1..close], ticks / 100.0))
+    Some((name, ticks / 100.0))
 }
 
 fn account_name(i: usize) -> Name {

@@ -525,23 +525,12 @@ fn spawn_child(
 
 /// CPU affinity (Linux): which CPUs this process may use, and pinning a child to some.
 mod affinity {
-    /// The CPUs this process may run on.
+    /// The CPUs this process may run on (every one the machine has where that cannot be
+    /// read).
     pub(super) fn allowed_cpus() -> Vec<usize> {
-        #[cfg(target_os = "linux")]
-        {
-            // SAFETY: `set` is a plain bitmask the kernel fills; its size is passed.
-            let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-            let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-            if r == 0 {
-                let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-                    .filter(|c| unsafe { libc::CPU_ISSET(*c, &set) })
-                    .collect();
-                if !cpus.is_empty() {
-                    return cpus;
-                }
-            }
-        }
-        (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
+        super::super::pool::allowed_cores()
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect())
     }
 
     /// A CPU for the bench's load beside a node on `node`: one of `allowed` the node does
@@ -716,10 +705,8 @@ fn minor_faults() -> u64 {
 
 /// The minor faults in a `/proc/.../stat` line.
 fn stat_minor_faults(stat: &str) -> Option<u64> {
-    // minflt is the 10th field, the 8th after the parenthesised name (which may itself
-    // hold spaces and parentheses: the last `)` ends it).
-    let close = stat.rfind(')')?;
-    stat.get(close + 2..)?.split_whitespace().nth(7)?.parse().ok()
+    // minflt is the 10th field.
+    super::bench::stat_fields(stat)?.1.get(7)?.parse().ok()
 }
 
 /// `(VmRSS, VmHWM, RssAnon)` in bytes (zeros where /proc is missing).
@@ -891,9 +878,8 @@ fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
         .enable_all()
         .build()?;
     // The bench's pushers and subscribers: on their own runtime, kept to their own CPU,
-    // when the bench gave one; else on the node's runtime.
-    // Whether every load thread was kept to the load CPU: the report names the CPU only
-    // then.
+    // when the bench gave one; else on the node's runtime. The report names the CPU only
+    // if every load thread was kept to it.
     let load_pinned = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let load_rt = match args.load_cpu {
         Some(cpu) => {
@@ -1321,7 +1307,8 @@ async fn measure(
         stages,
         threads,
         cpu_busy,
-        load_cpu: args.load_cpu,
+        // Named by the caller, which knows whether the load was kept to its CPU.
+        load_cpu: None,
         memory: Memory {
             rss_anon_start,
             rss_anon_end,

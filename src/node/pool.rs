@@ -31,7 +31,7 @@ pub fn init_verify_pool(threads: usize, pin: bool) {
 
 /// The cores this process may run on, in order.
 #[cfg(target_os = "linux")]
-fn allowed_cores() -> Option<Vec<usize>> {
+pub(super) fn allowed_cores() -> Option<Vec<usize>> {
     // SAFETY: `set` is a plain bit set that the call fills; its size is passed.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
@@ -43,7 +43,7 @@ fn allowed_cores() -> Option<Vec<usize>> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn allowed_cores() -> Option<Vec<usize>> {
+pub(super) fn allowed_cores() -> Option<Vec<usize>> {
     None
 }
 
