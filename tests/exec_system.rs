@@ -336,6 +336,28 @@ fn undecodable_log_records_are_refused() {
     assert!(err.to_string().contains("stored record does not decode"), "{err}");
 }
 
+/// A record that is not a block, arriving while the stage follows the chain log (appended
+/// without a decoded form, as sync appends), stops it with the record named, after the
+/// block before it ran.
+#[test]
+fn an_undecodable_record_stops_the_follower() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = workload::genesis(4);
+    let open = |name: &str| Log::open_path(&dir.path().join(name), LogConfig::default()).unwrap();
+    let chain = open("chain");
+    let cfg = ExecConfig { threads: 1, ..ExecConfig::default() };
+    let stage = ExecStage::open(&g, chain.clone(), open("results"), cfg).unwrap();
+    let heads = stage.view().subscribe_head();
+    let b1 = BlockMaker::new(&g).next(vec![]);
+    let a = chain.append(&[codec::encode(&b1), vec![1, 2, 3]]).unwrap();
+    chain.wait_durable_blocking(a.last()).unwrap();
+    chain.close().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let err = stage.run(rt.handle().clone()).err().expect("refused");
+    assert!(err.to_string().starts_with("chain log record 1:"), "{err}");
+    assert_eq!(heads.borrow().map(|h| h.num.0), Some(1), "the block before it ran");
+}
+
 #[test]
 fn the_view_serves_a_changed_permission_at_once() {
     use dawn::chain::StateView;
