@@ -10,7 +10,7 @@ use dawn::chain::BlockNum;
 use dawn::log::Offset;
 use dawn::node::publish_bench::{executed_logs, sender_filter};
 use dawn::publish::feed::FeedBlock;
-use dawn::publish::protocol::{decode_messages, messages_frame_prefix};
+use dawn::publish::protocol::decode_messages;
 use dawn::publish::Projection;
 
 const PER_BLOCK: usize = 200;
@@ -34,10 +34,9 @@ fn kernels(c: &mut Criterion) {
     let mut filter = sender_filter(10);
     filter.normalize().unwrap();
     g.bench_function("filter_10pct", |b| b.iter(|| block.facts.iter().filter(|f| filter.matches(f)).count()));
-    let messages: Vec<bytes::Bytes> = (0..PER_BLOCK).map(|i| block.tx_message(i, Projection::Full)).collect();
-    let bytes: usize = messages.iter().map(|m| m.len()).sum();
-    let mut body = messages_frame_prefix(PER_BLOCK as u32, bytes)[5..].to_vec();
-    messages.iter().for_each(|m| body.extend_from_slice(m));
+    // A `Messages` body as the client reads it: the count, then the messages.
+    let mut body = (PER_BLOCK as u32).to_le_bytes().to_vec();
+    (0..PER_BLOCK).for_each(|i| body.extend_from_slice(block.tx_message(i, Projection::Full)));
     g.bench_function("client_decode_frame", |b| b.iter(|| decode_messages(&body).unwrap().len()));
     g.finish();
 }

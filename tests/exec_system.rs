@@ -353,7 +353,7 @@ fn an_undecodable_record_stops_the_follower() {
     chain.wait_durable_blocking(a.last()).unwrap();
     chain.close().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let err = stage.run(rt.handle().clone()).err().expect("refused");
+    let err = stage.run(rt.handle().clone()).expect_err("refused");
     assert!(err.to_string().starts_with("chain log record 1:"), "{err}");
     assert_eq!(heads.borrow().map(|h| h.num.0), Some(1), "the block before it ran");
 }

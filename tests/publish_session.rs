@@ -11,7 +11,7 @@ use dawn::exec::workload::account;
 use dawn::log::Offset;
 use dawn::node::publish_bench::{executed_logs, expected, ExecutedLogs};
 use dawn::publish::feed::{BlockSource, FeedBlock, Heads, SourceError};
-use dawn::publish::protocol::{decode_messages, messages_frame_prefix, Reply, PROTOCOL_VERSION};
+use dawn::publish::protocol::{decode_messages, parse_header, FrameKind, Reply, PROTOCOL_VERSION};
 use dawn::publish::session::{Poll, Session};
 use dawn::publish::{Commitment, Cursor, Filter, Message, NameLists, Projection, Start, Subscribe, TxFilter};
 use proptest::prelude::*;
@@ -104,11 +104,13 @@ fn filter_strategy() -> impl Strategy<Value = Filter> {
 
 /// Decodes a batch the way a client reads it off the wire.
 fn wire(batch: dawn::publish::session::Batch) -> Vec<Message> {
-    let mut body = messages_frame_prefix(batch.messages.len() as u32, batch.bytes)[5..].to_vec();
-    for m in &batch.messages {
-        body.extend_from_slice(m);
-    }
-    decode_messages(&body).unwrap()
+    let (count, body_bytes) = (batch.len(), batch.body_bytes());
+    let frame = batch.into_frame();
+    let (kind, len) = parse_header(frame[..5].try_into().unwrap()).unwrap();
+    assert_eq!((kind, len as usize), (FrameKind::Messages, frame.len() - 5));
+    let messages = decode_messages(&frame[5..]).unwrap();
+    assert_eq!((messages.len(), len as usize), (count as usize, body_bytes + 4));
+    messages
 }
 
 proptest! {

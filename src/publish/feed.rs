@@ -139,12 +139,12 @@ impl FeedBlock {
 
     /// The encoded message of result `index` in `projection` (receipts or full), encoded
     /// once and shared by every subscriber sending it.
-    pub fn tx_message(&self, index: usize, projection: Projection) -> Bytes {
+    pub fn tx_message(&self, index: usize, projection: Projection) -> &Bytes {
         let slot = match projection {
             Projection::Full => 1,
             _ => 0,
         };
-        self.encoded[slot][index].get_or_init(|| self.encode_tx(index, projection).encode()).clone()
+        self.encoded[slot][index].get_or_init(|| self.encode_tx(index, projection).encode())
     }
 
     fn encode_tx(&self, index: usize, projection: Projection) -> Message {

@@ -446,16 +446,16 @@ pub fn frame(kind: FrameKind, body: &[u8]) -> Bytes {
     b.freeze()
 }
 
-/// The header and count prefix of a `Messages` frame whose encoded messages total
-/// `body_bytes` bytes; the messages follow it as they are (so shared encodings are
-/// written without copying).
-pub fn messages_frame_prefix(count: u32, body_bytes: usize) -> Bytes {
+/// Bytes before a `Messages` frame's first message: the frame header and the count.
+pub const MESSAGES_PREFIX_BYTES: usize = FRAME_HEADER_BYTES + 4;
+
+/// Writes the header and count of a `Messages` frame whose `count` encoded messages total
+/// `body_bytes` bytes into `prefix` (its first [`MESSAGES_PREFIX_BYTES`]).
+pub fn put_messages_prefix(mut prefix: &mut [u8], count: u32, body_bytes: usize) {
     debug_assert!(count <= FRAME_MESSAGES_MAX);
-    let mut b = BytesMut::with_capacity(FRAME_HEADER_BYTES + 4);
-    b.put_u32_le((body_bytes + 4) as u32);
-    b.put_u8(FrameKind::Messages as u8);
-    b.put_u32_le(count);
-    b.freeze()
+    prefix.put_u32_le((body_bytes + 4) as u32);
+    prefix.put_u8(FrameKind::Messages as u8);
+    prefix.put_u32_le(count);
 }
 
 /// Encodes a `Subscribe` frame.
@@ -569,8 +569,13 @@ mod tests {
             irreversible: BlockNum(2),
         };
         let enc = m.encode();
-        let prefix = messages_frame_prefix(2, 2 * enc.len());
-        let mut body = prefix[5..].to_vec();
+        let mut frame = vec![0; MESSAGES_PREFIX_BYTES];
+        put_messages_prefix(&mut frame, 2, 2 * enc.len());
+        assert_eq!(
+            parse_header(frame[..5].try_into().unwrap()).unwrap(),
+            (FrameKind::Messages, 4 + 2 * enc.len() as u32)
+        );
+        let mut body = frame[5..].to_vec();
         body.extend_from_slice(&enc);
         body.extend_from_slice(&enc);
         assert_eq!(decode_messages(&body).unwrap(), vec![m.clone(), m.clone()]);

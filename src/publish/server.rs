@@ -17,10 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::feed::Feed;
-use super::protocol::{
-    decode_subscribe, frame, messages_frame_prefix, ErrorCode, FrameError, FrameKind, Reply,
-    FRAME_HEADER_BYTES,
-};
+use super::protocol::{decode_subscribe, frame, ErrorCode, FrameError, FrameKind, Reply};
 use super::session::{Batch, Poll, Session};
 use super::tls::{server_config, ClientAuth, Identity, TlsError};
 use super::wire::{read_frame, ReadFrameError};
@@ -393,12 +390,8 @@ impl Subscriber {
         batch: Batch,
         gone: &mut tokio::sync::oneshot::Receiver<()>,
     ) -> bool {
-        let count = batch.messages.len() as u32;
-        let mut chunks: Vec<Bytes> = Vec::with_capacity(batch.messages.len() + 1);
-        chunks.push(messages_frame_prefix(count, batch.bytes));
         let batch_transactions = batch.transactions;
-        chunks.extend(batch.messages);
-        debug_assert_eq!(chunks[0].len(), FRAME_HEADER_BYTES + 4);
+        let mut chunks = [batch.into_frame()];
         let _timed = AddElapsed(&self.stats.write_wait_ns, Instant::now());
         tokio::select! {
             r = self.write_with_progress(data, &mut chunks) => match r {

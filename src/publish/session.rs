@@ -10,15 +10,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::chain::{BlockId, BlockNum};
 
 use super::feed::{BlockSource, FeedBlock, Heads, SourceError};
 use super::filter::Filter;
 use super::protocol::{
-    Commitment, Cursor, ErrorCode, Message, Projection, Reply, Start, Subscribe, DATA_FRAME_BYTES_MAX,
-    FRAME_MESSAGES_MAX, LOCATOR_MAX,
+    put_messages_prefix, Commitment, Cursor, ErrorCode, Message, Projection, Reply, Start, Subscribe,
+    DATA_FRAME_BYTES_MAX, FRAME_MESSAGES_MAX, LOCATOR_MAX, MESSAGES_PREFIX_BYTES,
 };
 
 /// Most blocks scanned in one poll, so a selective filter over a long history still
@@ -43,32 +43,65 @@ pub enum Poll {
     End(Batch),
 }
 
-/// Encoded messages for one frame.
-#[derive(Debug, Default)]
+/// One `Messages` frame, built in place: each message is copied in behind a header that
+/// [`Batch::into_frame`] fills at the end. The frame goes to the QUIC stream as one buffer:
+/// quinn's send buffer finds a packet's bytes by walking its unacknowledged chunks from the
+/// oldest, so a chunk per message made every packet's lookup grow with the backlog.
+#[derive(Debug)]
 pub struct Batch {
-    /// The messages, each encoded.
-    pub messages: Vec<Bytes>,
-    /// Their total length.
-    pub bytes: usize,
+    /// Header, count and messages; the first [`MESSAGES_PREFIX_BYTES`] are blank until
+    /// `into_frame`.
+    frame: BytesMut,
+    /// Messages in it.
+    count: u32,
     /// Transactions among them.
     pub transactions: u32,
     /// Does it hold stream messages (not only an `Irreversible`)?
     pub moved: bool,
 }
 
+impl Default for Batch {
+    fn default() -> Self {
+        let mut frame = BytesMut::with_capacity(BATCH_CAPACITY_START);
+        frame.resize(MESSAGES_PREFIX_BYTES, 0);
+        Self { frame, count: 0, transactions: 0, moved: false }
+    }
+}
+
+/// A new batch's first allocation; it grows by doubling up to a whole frame.
+const BATCH_CAPACITY_START: usize = 16 << 10;
+
 impl Batch {
-    fn push(&mut self, m: Bytes) {
+    fn push(&mut self, m: impl AsRef<[u8]>) {
         self.moved = true;
-        self.bytes += m.len();
-        self.messages.push(m);
+        self.count += 1;
+        self.frame.extend_from_slice(m.as_ref());
+    }
+
+    /// Messages in it.
+    pub fn len(&self) -> u32 {
+        self.count
+    }
+
+    /// The encoded messages' total length.
+    pub fn body_bytes(&self) -> usize {
+        self.frame.len() - MESSAGES_PREFIX_BYTES
+    }
+
+    /// The whole frame, header and count filled in.
+    pub fn into_frame(mut self) -> Bytes {
+        let body = self.body_bytes();
+        put_messages_prefix(&mut self.frame[..MESSAGES_PREFIX_BYTES], self.count, body);
+        self.frame.freeze()
     }
 
     fn full(&self) -> bool {
-        self.bytes >= DATA_FRAME_BYTES_MAX as usize || self.messages.len() + 3 >= FRAME_MESSAGES_MAX as usize
+        self.body_bytes() >= DATA_FRAME_BYTES_MAX as usize || self.count + 3 >= FRAME_MESSAGES_MAX
     }
 
-    fn is_empty(&self) -> bool {
-        self.messages.is_empty()
+    /// No messages yet.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
     }
 }
 
@@ -304,7 +337,7 @@ impl Session {
             let cur = self.current.as_mut().expect("a current block");
             let num = cur.block.num();
             if !cur.begun && (self.all || self.projection == Projection::Headers) {
-                batch.push(cur.block.begin_message().clone());
+                batch.push(cur.block.begin_message());
                 cur.begun = true;
                 self.position = Cursor::begin(num);
                 self.position_id = cur.block.id;
@@ -318,7 +351,7 @@ impl Session {
                         continue;
                     }
                     if !cur.begun {
-                        batch.push(cur.block.begin_message().clone());
+                        batch.push(cur.block.begin_message());
                         cur.begun = true;
                     }
                     batch.push(cur.block.tx_message(i, self.projection));
