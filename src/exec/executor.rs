@@ -282,9 +282,9 @@ impl Executor {
         facts: BlockFacts,
         setup: &mut Vec<(RowKey, Option<Bytes>)>,
     ) -> Vec<Item<'b>> {
-        let mut items = Vec::new();
         let now = facts.time.0;
         let due = self.deferred.due(now, self.config.deferred_per_block_max);
+        let mut items = Vec::with_capacity(due.len() + block.transactions.len());
         let stored: Vec<Option<Bytes>> = {
             let store = self.store.read().expect("state lock");
             due.iter().map(|(s, id)| store.get(&deferred::row_key(*s, *id)).cloned()).collect()
@@ -310,15 +310,16 @@ impl Executor {
                 kind: ItemKind::Deferred { sender, sender_id, expired: now > e.expires_ms },
             });
         }
-        // Ids and sizes come from intake, or are hashed and encoded on the pool.
+        // Ids and sizes come from intake, or are hashed and encoded on the pool, each item
+        // written in place behind the deferred ones (no second list copied over).
         let this = &*self;
-        let block_items: Vec<Item> = block
-            .transactions
-            .par_iter()
-            .enumerate()
-            .map(|(i, st)| this.block_item(i as u32, st, derived.map(|(ids, sizes)| (ids[i], sizes[i]))))
-            .collect();
-        items.extend(block_items);
+        items.par_extend(
+            block
+                .transactions
+                .par_iter()
+                .enumerate()
+                .map(|(i, st)| this.block_item(i as u32, st, derived.map(|(ids, sizes)| (ids[i], sizes[i])))),
+        );
         items
     }
 

@@ -255,7 +255,13 @@ impl Store {
             }
             return kept;
         }
-        let mut per: Vec<Vec<(RowKey, Option<Bytes>)>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        // Each shard's list allocated once at its size (counted first), not grown by doubling.
+        let mut counts = [0usize; SHARDS];
+        for (k, _) in &writes {
+            counts[shard_of(k.scope)] += 1;
+        }
+        let mut per: Vec<Vec<(RowKey, Option<Bytes>)>> =
+            counts.iter().map(|&n| Vec::with_capacity(n)).collect();
         for w in writes {
             per[shard_of(w.0.scope)].push(w);
         }
