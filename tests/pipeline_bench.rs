@@ -35,6 +35,12 @@ fn check_run(run: &serde_json::Value, transactions: u64) {
     // A number, or null when the half-way sample came too late in a short run.
     let second_half = &run["memory"]["rss_growth_bytes_per_tx_second_half"];
     assert!(second_half.is_null() || second_half.as_f64().is_some(), "{run}");
+    let beyond = &run["memory"]["rss_growth_beyond_dedup_bytes_per_tx_second_half"];
+    assert_eq!(beyond.is_null(), second_half.is_null(), "{run}");
+    // Every transaction is in the window by the end: an entry of at least 25 + 16 bytes.
+    let dedup_end = run["memory"]["dedup_window_bytes_end"].as_u64().unwrap();
+    assert!(dedup_end >= transactions * 41, "{run}");
+    assert!(run["memory"]["dedup_window_bytes_half"].as_u64().unwrap() <= dedup_end, "{run}");
 }
 
 #[test]

@@ -190,6 +190,23 @@ impl History {
         self.seen.len()
     }
 
+    /// Heap bytes the dedup window holds, from its tables' capacities (allocated, whether
+    /// touched yet or not): the id table's buckets with a control byte each, and the
+    /// expiry lists. The window keeps one entry per transaction until it expires, so this
+    /// grows with the traffic of the last expiration window, not with the chain.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let capacity = self.seen.capacity();
+        // hashbrown keeps a power-of-two bucket count, at most 7/8 full from 8 buckets
+        // up (one bucket free below), plus one group of control bytes.
+        let buckets =
+            if capacity == 0 { 0 } else { (capacity * 8 / 7).next_power_of_two().max(capacity + 1) };
+        let table = if buckets == 0 { 0 } else { buckets * (size_of::<(IdKey, Slot)>() + 1) + 16 };
+        let lists: usize = self.expiries.values().map(|v| v.capacity() * size_of::<IdKey>()).sum();
+        let entries = self.expiries.len() * (size_of::<TimePointSec>() + size_of::<Vec<IdKey>>());
+        table + lists + entries
+    }
+
     /// Takes a sealed (durable) block into account. Blocks must come in order.
     pub fn apply_block(&mut self, block: &SignedBlock) {
         let ids: Vec<TxId> = block.transactions.iter().map(|t| t.id()).collect();
@@ -283,6 +300,27 @@ mod tests {
         ));
         h.prune(TimePointSec(1000));
         assert_eq!(h.remembered(), 0, "both ids expire, the refused one's stale bucket entry too");
+    }
+
+    #[test]
+    fn heap_bytes_follow_the_window() {
+        let chain = ChainId(Checksum256::hash(b"c"));
+        let mut h = History::new(&chain);
+        assert_eq!(h.heap_bytes(), 0);
+        let n = 10_000u32;
+        for i in 0..n {
+            let t = tx(1000 + i / 1000, i.to_le_bytes().to_vec());
+            h.reserve(t.id(), t.transaction.expiration).unwrap();
+        }
+        // A table slot is 25 bytes at 7/16 to 7/8 full, an expiry entry 16 at half to full.
+        let per = h.heap_bytes() as f64 / f64::from(n);
+        assert!(
+            (25.0 * 8.0 / 7.0 + 16.0..=25.0 * 16.0 / 7.0 + 32.0 + 1.0).contains(&per),
+            "{per} bytes an id"
+        );
+        h.prune(TimePointSec(1000 + n / 1000));
+        assert_eq!(h.remembered(), 0);
+        assert!(h.heap_bytes() < (n as usize) * 58, "the lists go with the ids; the table keeps its buckets");
     }
 
     #[test]

@@ -212,6 +212,11 @@ impl Intake {
         &self.inner.config
     }
 
+    /// Heap bytes of the dedup window ([`History::heap_bytes`]).
+    pub fn dedup_window_bytes(&self) -> usize {
+        self.inner.history.read().expect("history lock").heap_bytes()
+    }
+
     /// Where intake's time went since open.
     pub fn stats(&self) -> &IntakeStats {
         &self.inner.stats

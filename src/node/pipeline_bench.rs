@@ -132,7 +132,9 @@ pub struct PipelineArgs {
     #[arg(long, default_value_t = 20)]
     pub block_interval_ms: u64,
     /// Multiplies `--transactions`: run 10 times longer to check that memory stays flat
-    /// (`rss_growth_bytes_per_tx_second_half`: what the run adds once its caches are full).
+    /// (`rss_growth_bytes_per_tx_second_half`: what the run adds once its caches are full;
+    /// `rss_growth_beyond_dedup_bytes_per_tx_second_half`: the same beyond intake's dedup
+    /// window, which grows with time until transactions expire).
     #[arg(long, default_value_t = 1)]
     pub duration_factor: usize,
     /// Child runs per configuration; each configuration reports its median run (by
@@ -260,6 +262,19 @@ pub struct Memory {
     /// growth, and memory the allocator gave back and took again); the load's included.
     #[serde(default)]
     pub minor_faults: u64,
+    /// Heap bytes of intake's dedup window at the half-way sample and after the last
+    /// delivery (allocated, from its tables' capacities).
+    #[serde(default)]
+    pub dedup_window_bytes_half: u64,
+    /// As `dedup_window_bytes_half`, at the end.
+    #[serde(default)]
+    pub dedup_window_bytes_end: u64,
+    /// `rss_growth_bytes_per_tx_second_half` less the dedup window's growth over the same
+    /// transactions. The window keeps an entry per transaction until it expires (an hour
+    /// at most; the bench's expire after the run), so it grows with time, not with the
+    /// chain; this is what a longer run would add beyond it.
+    #[serde(default)]
+    pub rss_growth_beyond_dedup_bytes_per_tx_second_half: Option<f64>,
 }
 
 /// The figures of one configuration (one child process).
@@ -1122,12 +1137,12 @@ async fn measure(
     let start_ns = t0.elapsed().as_nanos() as u64;
     // Memory at half the deliveries, for the second half's growth.
     let half = {
-        let (pb, target) = (pb.clone(), count as u64 / 2);
+        let (pb, target, intake) = (pb.clone(), count as u64 / 2, ready.intake.clone());
         load.spawn(async move {
             loop {
                 let delivered = pb.position();
                 if delivered >= target {
-                    return (delivered, memory().2);
+                    return (delivered, memory().2, intake.dedup_window_bytes() as u64);
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -1209,7 +1224,8 @@ async fn measure(
     let end_ns = t0.elapsed().as_nanos() as u64;
     let (rss_end, rss_peak, rss_anon_end) = memory();
     let faults = minor_faults().saturating_sub(faults_start);
-    let (delivered_half, rss_anon_half) = half.await?;
+    let dedup_end = ready.intake.dedup_window_bytes() as u64;
+    let (delivered_half, rss_anon_half, dedup_half) = half.await?;
     let threads = thread_cpu_since(&cpu_before);
     let mut submitted: Vec<Submitted> = Vec::with_capacity(count);
     for (records, batches) in pushed {
@@ -1322,6 +1338,13 @@ async fn measure(
                 rss_anon_end,
             ),
             minor_faults: faults,
+            dedup_window_bytes_half: dedup_half,
+            dedup_window_bytes_end: dedup_end,
+            rss_growth_beyond_dedup_bytes_per_tx_second_half: second_half_growth(
+                count as u64,
+                (delivered_half, rss_anon_half.saturating_sub(dedup_half)),
+                rss_anon_end.saturating_sub(dedup_end),
+            ),
         },
         transactions: count,
         blocks: blocks.len(),
@@ -1403,6 +1426,24 @@ fn print_table(r: &PipelineReport) {
     row(
         "    in the run's second half",
         each(&|x| x.memory.rss_growth_bytes_per_tx_second_half.map_or("-".into(), |g| format!("{g:.1}"))),
+    );
+    row(
+        "    beyond the dedup window",
+        each(&|x| {
+            x.memory
+                .rss_growth_beyond_dedup_bytes_per_tx_second_half
+                .map_or("-".into(), |g| format!("{g:.1}"))
+        }),
+    );
+    row(
+        "  dedup window MiB, half -> end",
+        each(&|x| {
+            format!(
+                "{:.0} -> {:.0}",
+                mib(x.memory.dedup_window_bytes_half),
+                mib(x.memory.dedup_window_bytes_end)
+            )
+        }),
     );
     row("  peak RSS MiB", each(&|x| format!("{:.0}", mib(x.memory.rss_peak))));
     row("  minor page faults in the run", each(&|x| format!("{}", x.memory.minor_faults)));
