@@ -198,7 +198,8 @@ impl Executor {
             // A thread keeps to one lane: more lanes than worker threads would go unused.
             None => Arc::new(WasmRuntime::with_lanes(config.threads).map_err(ExecError::Engine)?),
         };
-        let mut contracts = Contracts { code: HashMap::new(), accounts_before: HashMap::new(), wasm };
+        let mut contracts =
+            Contracts { code: foldhash::HashMap::default(), accounts_before: HashMap::new(), wasm };
         contracts.rebuild(&store)?;
         let deferred = DeferredIndex::load(&store);
         Ok(Self {

@@ -132,8 +132,8 @@ impl ContractCode {
 /// The contracts in force for a block (code changes take effect at the next block), and
 /// the account rows as they were at the block's start for rows changed during it.
 pub struct Contracts {
-    /// Code by account.
-    pub code: HashMap<Name, ContractCode>,
+    /// Code by account (looked up for every delivery: a fast hash under a per-process seed).
+    pub code: foldhash::HashMap<Name, ContractCode>,
     /// Block-start values of account rows changed by earlier waves of this block.
     pub accounts_before: HashMap<store::RowKey, Option<Bytes>>,
     /// The WASM engine.

@@ -2,7 +2,7 @@
 //! seen within the expiration window (dedup), and where each of those transactions landed. Rebuilt
 //! from the chain log at start; updated as blocks are sealed. Pure: time is passed in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use foldhash::HashMap as FastMap;
 
@@ -44,7 +44,7 @@ pub struct History {
     pub genesis: BlockId,
     /// The head, once a block exists.
     pub head: Option<Head>,
-    recent: HashMap<u16, BlockId>,
+    recent: FastMap<u16, BlockId>,
     /// Every id seen within the expiration window and, once sealed, where it landed
     /// ([`Slot`]). One entry per transaction: 24 bytes, plus 16 in `expiries`. The keys
     /// are SHA-256 prefixes, hashed again with a fast hash under a random per-process seed.
@@ -100,7 +100,7 @@ impl History {
         let mut g = chain.0;
         g.0[0..4].copy_from_slice(&[0, 0, 0, 0]);
         let genesis = BlockId(g);
-        let mut recent = HashMap::new();
+        let mut recent = FastMap::default();
         recent.insert(0, genesis);
         Self { genesis, head: None, recent, seen: FastMap::default(), expiries: BTreeMap::new() }
     }
