@@ -5,6 +5,11 @@
 use std::collections::BTreeMap;
 
 use foldhash::HashMap as FastMap;
+use hashbrown::hash_map::Entry;
+
+/// The dedup table: hashbrown's map (std's, with its allocation's size exposed for memory
+/// accounting) under a fast hash with a random per-process seed.
+type IdTable = hashbrown::HashMap<IdKey, Slot, foldhash::fast::RandomState>;
 
 use crate::chain::{
     BlockId, BlockNum, ChainId, Name, SignedBlock, TimePoint, TimePointSec, Transaction, TxId,
@@ -48,7 +53,7 @@ pub struct History {
     /// Every id seen within the expiration window and, once sealed, where it landed
     /// ([`Slot`]). One entry per transaction: 24 bytes, plus 16 in `expiries`. The keys
     /// are SHA-256 prefixes, hashed again with a fast hash under a random per-process seed.
-    seen: FastMap<IdKey, Slot>,
+    seen: IdTable,
     /// Ids by expiration second, for pruning. An id released after a refusal may stay
     /// in its bucket: pruning a missing id is a no-op, and an id's expiration is part of
     /// what it hashes, so the id cannot come back with another expiration (short of a
@@ -102,7 +107,7 @@ impl History {
         let genesis = BlockId(g);
         let mut recent = FastMap::default();
         recent.insert(0, genesis);
-        Self { genesis, head: None, recent, seen: FastMap::default(), expiries: BTreeMap::new() }
+        Self { genesis, head: None, recent, seen: IdTable::default(), expiries: BTreeMap::new() }
     }
 
     /// The head number (0 before any block).
@@ -150,8 +155,8 @@ impl History {
     pub fn reserve(&mut self, id: TxId, expiration: TimePointSec) -> Result<(), IngestError> {
         let key = IdKey::of(&id);
         match self.seen.entry(key) {
-            std::collections::hash_map::Entry::Occupied(_) => Err(IngestError::Duplicate(id)),
-            std::collections::hash_map::Entry::Vacant(e) => {
+            Entry::Occupied(_) => Err(IngestError::Duplicate(id)),
+            Entry::Vacant(e) => {
                 e.insert(Slot::PENDING);
                 self.expiries.entry(expiration).or_default().push(key);
                 Ok(())
@@ -190,21 +195,15 @@ impl History {
         self.seen.len()
     }
 
-    /// Heap bytes the dedup window holds, from its tables' capacities (allocated, whether
-    /// touched yet or not): the id table's buckets with a control byte each, and the
-    /// expiry lists. The window keeps one entry per transaction until it expires, so this
-    /// grows with the traffic of the last expiration window, not with the chain.
+    /// Heap bytes the dedup window holds: the id table's allocation (buckets and control
+    /// bytes, touched yet or not) and the expiry lists' capacities. The window keeps one
+    /// entry per transaction until it expires, so this grows with the traffic of the last
+    /// expiration window, not with the chain.
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        let capacity = self.seen.capacity();
-        // hashbrown keeps a power-of-two bucket count, at most 7/8 full from 8 buckets
-        // up (one bucket free below), plus one group of control bytes.
-        let buckets =
-            if capacity == 0 { 0 } else { (capacity * 8 / 7).next_power_of_two().max(capacity + 1) };
-        let table = if buckets == 0 { 0 } else { buckets * (size_of::<(IdKey, Slot)>() + 1) + 16 };
         let lists: usize = self.expiries.values().map(|v| v.capacity() * size_of::<IdKey>()).sum();
         let entries = self.expiries.len() * (size_of::<TimePointSec>() + size_of::<Vec<IdKey>>());
-        table + lists + entries
+        self.seen.allocation_size() + lists + entries
     }
 
     /// Takes a sealed (durable) block into account. Blocks must come in order.
@@ -225,8 +224,8 @@ impl History {
             let placed = Slot::placed(Placement { block: num, index: i as u32 });
             let key = IdKey::of(&tid);
             match self.seen.entry(key) {
-                std::collections::hash_map::Entry::Occupied(mut e) => *e.get_mut() = placed,
-                std::collections::hash_map::Entry::Vacant(e) => {
+                Entry::Occupied(mut e) => *e.get_mut() = placed,
+                Entry::Vacant(e) => {
                     e.insert(placed);
                     self.expiries.entry(t.transaction.expiration).or_default().push(key);
                 }
@@ -312,15 +311,19 @@ mod tests {
             let t = tx(1000 + i / 1000, i.to_le_bytes().to_vec());
             h.reserve(t.id(), t.transaction.expiration).unwrap();
         }
-        // A table slot is 25 bytes at 7/16 to 7/8 full, an expiry entry 16 at half to full.
-        let per = h.heap_bytes() as f64 / f64::from(n);
+        // A table slot is 24 bytes and a control byte, at 7/16 to 7/8 full; an expiry
+        // entry 16 bytes, its list half to wholly full.
+        let before = h.heap_bytes();
+        let per = before as f64 / f64::from(n);
         assert!(
             (25.0 * 8.0 / 7.0 + 16.0..=25.0 * 16.0 / 7.0 + 32.0 + 1.0).contains(&per),
             "{per} bytes an id"
         );
         h.prune(TimePointSec(1000 + n / 1000));
         assert_eq!(h.remembered(), 0);
-        assert!(h.heap_bytes() < (n as usize) * 58, "the lists go with the ids; the table keeps its buckets");
+        let after = h.heap_bytes();
+        assert!(before - after >= n as usize * 16, "the expiry lists go with their ids: {before} -> {after}");
+        assert!(after as f64 >= 25.0 * 8.0 / 7.0 * f64::from(n), "the table keeps its buckets: {after}");
     }
 
     #[test]

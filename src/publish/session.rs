@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::chain::{BlockId, BlockNum};
 
@@ -47,11 +47,12 @@ pub enum Poll {
 /// [`Batch::into_frame`] fills at the end. The frame goes to the QUIC stream as one buffer:
 /// quinn's send buffer finds a packet's bytes by walking its unacknowledged chunks from the
 /// oldest, so a chunk per message made every packet's lookup grow with the backlog.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Batch {
-    /// Header, count and messages; the first [`MESSAGES_PREFIX_BYTES`] are blank until
-    /// `into_frame`.
-    frame: BytesMut,
+    /// Header, count and messages once the first message is in (empty until then, so a
+    /// poll that sends nothing allocates nothing); the first [`MESSAGES_PREFIX_BYTES`] are
+    /// blank until `into_frame`.
+    frame: Vec<u8>,
     /// Messages in it.
     count: u32,
     /// Transactions among them.
@@ -60,22 +61,28 @@ pub struct Batch {
     pub moved: bool,
 }
 
-impl Default for Batch {
-    fn default() -> Self {
-        let mut frame = BytesMut::with_capacity(BATCH_CAPACITY_START);
-        frame.resize(MESSAGES_PREFIX_BYTES, 0);
-        Self { frame, count: 0, transactions: 0, moved: false }
-    }
-}
-
-/// A new batch's first allocation; it grows by doubling up to a whole frame.
-const BATCH_CAPACITY_START: usize = 16 << 10;
+/// A batch's first allocation, for its header and first messages.
+const BATCH_CAPACITY_START: usize = 4 << 10;
+/// The most a batch's capacity grows to by doubling: a whole frame. (`full` is asked before
+/// each message, so the last one may pass it; it then gets exactly the room it needs, not
+/// a doubled allocation.)
+const BATCH_CAPACITY_MAX: usize = MESSAGES_PREFIX_BYTES + DATA_FRAME_BYTES_MAX as usize;
 
 impl Batch {
     fn push(&mut self, m: impl AsRef<[u8]>) {
+        let m = m.as_ref();
+        if self.frame.is_empty() {
+            self.frame.reserve_exact(BATCH_CAPACITY_START.max(MESSAGES_PREFIX_BYTES + m.len()));
+            self.frame.resize(MESSAGES_PREFIX_BYTES, 0);
+        }
+        let need = self.frame.len() + m.len();
+        if need > self.frame.capacity() {
+            let grown = (self.frame.capacity() * 2).min(BATCH_CAPACITY_MAX).max(need);
+            self.frame.reserve_exact(grown - self.frame.len());
+        }
         self.moved = true;
         self.count += 1;
-        self.frame.extend_from_slice(m.as_ref());
+        self.frame.extend_from_slice(m);
     }
 
     /// Messages in it.
@@ -85,14 +92,17 @@ impl Batch {
 
     /// The encoded messages' total length.
     pub fn body_bytes(&self) -> usize {
-        self.frame.len() - MESSAGES_PREFIX_BYTES
+        self.frame.len().saturating_sub(MESSAGES_PREFIX_BYTES)
     }
 
     /// The whole frame, header and count filled in.
     pub fn into_frame(mut self) -> Bytes {
+        if self.frame.is_empty() {
+            self.frame.resize(MESSAGES_PREFIX_BYTES, 0);
+        }
         let body = self.body_bytes();
         put_messages_prefix(&mut self.frame[..MESSAGES_PREFIX_BYTES], self.count, body);
-        self.frame.freeze()
+        Bytes::from(self.frame)
     }
 
     fn full(&self) -> bool {
@@ -439,5 +449,49 @@ fn target(heads: Heads, commitment: Commitment) -> (BlockNum, BlockId) {
                 heads.applied
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::publish::protocol::{decode_messages, parse_header, FrameKind, FRAME_HEADER_BYTES};
+
+    #[test]
+    fn a_batch_allocates_on_its_first_message_and_grows_to_one_frame_at_most() {
+        let empty = Batch::default();
+        assert_eq!((empty.frame.capacity(), empty.body_bytes()), (0, 0));
+        let frame = empty.into_frame();
+        assert_eq!(
+            parse_header(frame[..FRAME_HEADER_BYTES].try_into().unwrap()).unwrap(),
+            (FrameKind::Messages, 4)
+        );
+        assert!(decode_messages(&frame[FRAME_HEADER_BYTES..]).unwrap().is_empty());
+
+        // Messages of about 100 KB: the frame limit is reached after ten or so.
+        let m = Message::Error {
+            cursor: Cursor::end(BlockNum(3)),
+            code: ErrorCode::Malformed,
+            message: "x".repeat(100_000),
+            oldest: None,
+        }
+        .encode();
+        let mut b = Batch::default();
+        let mut pushed = 0;
+        while !b.full() {
+            b.push(&m);
+            pushed += 1;
+            assert!(
+                b.frame.capacity() <= BATCH_CAPACITY_MAX + m.len(),
+                "{} after {pushed}",
+                b.frame.capacity()
+            );
+        }
+        assert_eq!(b.len(), pushed);
+        assert_eq!(b.body_bytes(), pushed as usize * m.len());
+        let frame = b.into_frame();
+        let (kind, len) = parse_header(frame[..FRAME_HEADER_BYTES].try_into().unwrap()).unwrap();
+        assert_eq!((kind, len as usize), (FrameKind::Messages, frame.len() - FRAME_HEADER_BYTES));
+        assert_eq!(decode_messages(&frame[FRAME_HEADER_BYTES..]).unwrap().len(), pushed as usize);
     }
 }
