@@ -262,8 +262,8 @@ pub struct Memory {
     /// growth, and memory the allocator gave back and took again); the load's included.
     #[serde(default)]
     pub minor_faults: u64,
-    /// Heap bytes of intake's dedup window at the half-way sample and after the last
-    /// delivery (allocated, from its tables' capacities).
+    /// Heap bytes of intake's dedup window at the half-way sample: its table's allocation
+    /// and its expiry lists' capacities ([`crate::ingest::History::heap_bytes`]).
     #[serde(default)]
     pub dedup_window_bytes_half: u64,
     /// As `dedup_window_bytes_half`, at the end.
