@@ -7,6 +7,12 @@ use dawn::exec::workload::{self, account, BlockMaker};
 use dawn::exec::{BlockResults, ExecConfig, ExecStage, Executor};
 use dawn::log::{Config as LogConfig, Log};
 
+/// Appends `records` to `log` and waits until they are durable.
+fn append_durable(log: &Log, records: &[Vec<u8>]) {
+    let a = log.append(records).unwrap();
+    log.wait_durable_blocking(a.last()).unwrap();
+}
+
 fn key_auth() -> Authority {
     Authority::single_key(workload::producer_key().public())
 }
@@ -143,8 +149,7 @@ fn stage_rebuilds_state_and_refuses_altered_results() {
         .collect();
     let chain = open("chain");
     for b in &blocks {
-        let a = chain.append(&[codec::encode(b)]).unwrap();
-        chain.wait_durable_blocking(a.last()).unwrap();
+        append_durable(&chain, &[codec::encode(b)]);
     }
     let cfg = || ExecConfig { threads: 2, ..ExecConfig::default() };
     // First start: executes and appends every block's results.
@@ -185,8 +190,7 @@ fn snapshots_restart_to_the_same_state_and_bad_ones_are_skipped() {
     let chain = open("chain");
     let mut append = |txs| {
         let b = maker.next(txs);
-        let a = chain.append(&[codec::encode(&b)]).unwrap();
-        chain.wait_durable_blocking(a.last()).unwrap();
+        append_durable(&chain, &[codec::encode(&b)]);
     };
     for txs in workload::deploy_wasm_token(8) {
         append(txs);
@@ -277,15 +281,13 @@ fn a_block_claiming_wrong_executed_roots_is_refused() {
     let honest = seal(r1.state_root);
     let forged = seal(dawn::chain::Checksum256([7; 32]));
     for b in [&b1, &honest] {
-        let a = chain.append(&[codec::encode(b)]).unwrap();
-        chain.wait_durable_blocking(a.last()).unwrap();
+        append_durable(&chain, &[codec::encode(b)]);
     }
     let stage = ExecStage::open(&g, chain.clone(), open("results"), ExecConfig::default()).unwrap();
     assert_eq!(stage.head().unwrap().num.0, 2);
     drop(stage);
     let lying = open("lying");
-    let a = lying.append(&[codec::encode(&b1), codec::encode(&forged)]).unwrap();
-    lying.wait_durable_blocking(a.last()).unwrap();
+    append_durable(&lying, &[codec::encode(&b1), codec::encode(&forged)]);
     let err =
         ExecStage::open(&g, lying, open("results2"), ExecConfig::default()).err().expect("a lie is refused");
     assert!(err.to_string().contains("claims state root 0707"), "{err}");
@@ -295,8 +297,7 @@ fn a_block_claiming_wrong_executed_roots_is_refused() {
     header.executed_state_root = r1.state_root;
     let ahead = dawn::chain::SignedBlock::seal(header, vec![], &workload::producer_key(), &g.chain_id());
     let early = open("early");
-    let a = early.append(&[codec::encode(&b1), codec::encode(&ahead)]).unwrap();
-    early.wait_durable_blocking(a.last()).unwrap();
+    append_durable(&early, &[codec::encode(&b1), codec::encode(&ahead)]);
     let err = ExecStage::open(&g, early, open("results3"), ExecConfig::default())
         .err()
         .expect("a claim on a block not yet executed is refused");
@@ -311,26 +312,22 @@ fn undecodable_log_records_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let g = workload::genesis(4);
     let open = |name: &str| Log::open_path(&dir.path().join(name), LogConfig::default()).unwrap();
-    let put = |log: &Log, records: &[Vec<u8>]| {
-        let a = log.append(records).unwrap();
-        log.wait_durable_blocking(a.last()).unwrap();
-    };
     let cfg = || ExecConfig { threads: 1, ..ExecConfig::default() };
     let garbage = open("garbage");
-    put(&garbage, &[vec![1, 2, 3]]);
+    append_durable(&garbage, &[vec![1, 2, 3]]);
     let err = ExecStage::open(&g, garbage, open("r1"), cfg()).err().expect("refused");
     assert!(err.to_string().starts_with("chain log record 0:"), "{err}");
     let mut maker = BlockMaker::new(&g);
     let b1 = maker.next(vec![]);
     let b2 = maker.next(vec![]);
     let skipped = open("skipped");
-    put(&skipped, &[codec::encode(&b2)]);
+    append_durable(&skipped, &[codec::encode(&b2)]);
     let err = ExecStage::open(&g, skipped, open("r2"), cfg()).err().expect("refused");
     assert!(err.to_string().contains("holds block 2"), "{err}");
     let chain = open("chain");
-    put(&chain, &[codec::encode(&b1)]);
+    append_durable(&chain, &[codec::encode(&b1)]);
     let results = open("r3");
-    put(&results, &[vec![9; 40]]);
+    append_durable(&results, &[vec![9; 40]]);
     drop(results);
     let err = ExecStage::open(&g, chain, open("r3"), cfg()).err().expect("refused");
     assert!(err.to_string().contains("stored record does not decode"), "{err}");
@@ -349,8 +346,7 @@ fn an_undecodable_record_stops_the_follower() {
     let stage = ExecStage::open(&g, chain.clone(), open("results"), cfg).unwrap();
     let heads = stage.view().subscribe_head();
     let b1 = BlockMaker::new(&g).next(vec![]);
-    let a = chain.append(&[codec::encode(&b1), vec![1, 2, 3]]).unwrap();
-    chain.wait_durable_blocking(a.last()).unwrap();
+    append_durable(&chain, &[codec::encode(&b1), vec![1, 2, 3]]);
     chain.close().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let err = stage.run(rt.handle().clone()).expect_err("refused");
@@ -369,7 +365,7 @@ fn the_view_serves_a_changed_permission_at_once() {
     let a = account(0);
     let level = PermissionLevel { actor: a, permission: n("active") };
     let first = maker.next(workload::transfers(n("eosio.token"), 4, 2, 0, 1));
-    chain.wait_durable_blocking(chain.append(&[codec::encode(&first)]).unwrap().last()).unwrap();
+    append_durable(&chain, &[codec::encode(&first)]);
     let stage = ExecStage::open(&g, chain.clone(), open("results"), ExecConfig::default()).unwrap();
     let view = stage.view();
     let before = view.permission(&level).unwrap();
@@ -387,7 +383,7 @@ fn the_view_serves_a_changed_permission_at_once() {
         "owner",
     );
     let second = maker.next(vec![tx]);
-    chain.wait_durable_blocking(chain.append(&[codec::encode(&second)]).unwrap().last()).unwrap();
+    append_durable(&chain, &[codec::encode(&second)]);
     chain.close().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     stage.run(rt.handle().clone()).unwrap();

@@ -112,6 +112,24 @@ proptest! {
     }
 }
 
+/// A future that awaits `$next` (a tail read) until the log is closed, collecting each
+/// result; any other error fails the test.
+macro_rules! until_closed {
+    ($next:expr) => {
+        async {
+            let mut got = Vec::new();
+            loop {
+                match $next.await {
+                    Ok(x) => got.push(x),
+                    Err(ReadError::Closed) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            got
+        }
+    };
+}
+
 /// Appends records 0..n (each its index, little-endian) on another thread, each waited
 /// durable, then closes the log.
 fn append_then_close(log: &Log, n: u32) -> std::thread::JoinHandle<()> {
@@ -131,17 +149,8 @@ fn tail_follows_appends_from_another_thread() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let writer = append_then_close(&log, 200);
     let mut tail = log.tail(Offset(0));
-    let got = rt.block_on(async {
-        let mut got = Vec::new();
-        loop {
-            match tail.next_batch(7, usize::MAX).await {
-                Ok(recs) => got.extend(recs),
-                Err(ReadError::Closed) => break,
-                Err(e) => panic!("{e}"),
-            }
-        }
-        got
-    });
+    let got: Vec<_> =
+        rt.block_on(until_closed!(tail.next_batch(7, usize::MAX))).into_iter().flatten().collect();
     writer.join().unwrap();
     assert_eq!(got.len(), 200);
     for (i, r) in got.iter().enumerate() {
@@ -156,17 +165,7 @@ fn tail_offsets_follow_appends_without_reading() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let writer = append_then_close(&log, 100);
     let mut tail = log.tail(Offset(0));
-    let ranges = rt.block_on(async {
-        let mut ranges = Vec::new();
-        loop {
-            match tail.next_offsets(7).await {
-                Ok(r) => ranges.push(r),
-                Err(ReadError::Closed) => break,
-                Err(e) => panic!("{e}"),
-            }
-        }
-        ranges
-    });
+    let ranges = rt.block_on(until_closed!(tail.next_offsets(7)));
     writer.join().unwrap();
     // Consecutive, each at most 7 and at least 1, covering every record once; each durable.
     let mut next = 0;

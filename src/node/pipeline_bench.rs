@@ -585,11 +585,7 @@ mod affinity {
         #[cfg(target_os = "linux")]
         {
             use std::os::unix::process::CommandExt;
-            // SAFETY: plain bitmask operations on a zeroed set.
-            let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-            for c in cpus {
-                unsafe { libc::CPU_SET(*c, &mut set) };
-            }
+            let set = super::super::pool::cpu_set(cpus);
             // SAFETY: sched_setaffinity is a single system call, safe between fork and exec;
             // the set was built before the fork.
             unsafe {

@@ -47,13 +47,23 @@ pub(super) fn allowed_cores() -> Option<Vec<usize>> {
     None
 }
 
+/// The affinity set of `cpus`, for `sched_setaffinity`.
+#[cfg(target_os = "linux")]
+pub(super) fn cpu_set(cpus: &[usize]) -> libc::cpu_set_t {
+    // SAFETY: a zeroed set is empty; CPU_SET sets one bit of it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus {
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    set
+}
+
 /// Keeps the calling thread to `core`; whether it could. A failure only costs placement,
 /// so it is logged, and the caller decides what it means.
 #[cfg(target_os = "linux")]
 pub(super) fn pin_current_thread(core: usize) -> bool {
-    // SAFETY: as above; pid 0 is the calling thread.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    unsafe { libc::CPU_SET(core, &mut set) };
+    let set = cpu_set(&[core]);
+    // SAFETY: pid 0 is the calling thread; the set's size is passed.
     let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
     if r != 0 {
         tracing::debug!(target: "dawn::node", core, error = %std::io::Error::last_os_error(), "could not keep a thread to its core");

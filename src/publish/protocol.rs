@@ -437,11 +437,16 @@ pub fn parse_header(header: [u8; FRAME_HEADER_BYTES]) -> Result<(FrameKind, u32)
     Ok((kind, len))
 }
 
+/// Writes a frame header: the body's length, then the kind (what [`parse_header`] reads).
+fn put_header(buf: &mut impl BufMut, kind: FrameKind, body_len: usize) {
+    buf.put_u32_le(body_len as u32);
+    buf.put_u8(kind as u8);
+}
+
 /// A whole frame: header and body.
 pub fn frame(kind: FrameKind, body: &[u8]) -> Bytes {
     let mut b = BytesMut::with_capacity(FRAME_HEADER_BYTES + body.len());
-    b.put_u32_le(body.len() as u32);
-    b.put_u8(kind as u8);
+    put_header(&mut b, kind, body.len());
     b.put_slice(body);
     b.freeze()
 }
@@ -453,8 +458,7 @@ pub const MESSAGES_PREFIX_BYTES: usize = FRAME_HEADER_BYTES + 4;
 /// `body_bytes` bytes into `prefix` (its first [`MESSAGES_PREFIX_BYTES`]).
 pub fn put_messages_prefix(mut prefix: &mut [u8], count: u32, body_bytes: usize) {
     debug_assert!(count <= FRAME_MESSAGES_MAX);
-    prefix.put_u32_le((body_bytes + 4) as u32);
-    prefix.put_u8(FrameKind::Messages as u8);
+    put_header(&mut prefix, FrameKind::Messages, body_bytes + 4);
     prefix.put_u32_le(count);
 }
 
