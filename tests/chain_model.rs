@@ -272,11 +272,30 @@ proptest! {
         let keys: Vec<PrivateKey> = (0..n_sigs).map(|i| PrivateKey::from_seed(&[i as u8])).collect();
         let refs: Vec<&PrivateKey> = keys.iter().collect();
         let st = SignedTransaction::sign(tx, &refs, &chain());
-        let (len, id, digest, leaf) = st.digests(&chain());
-        prop_assert_eq!(len, codec::encode(&st).len());
+        let (encoded, id, digest, leaf) = st.digests(&chain());
+        prop_assert_eq!(encoded, codec::encode(&st));
         prop_assert_eq!(id, st.id());
         prop_assert_eq!(digest, st.transaction.signing_digest(&chain()));
         prop_assert_eq!(leaf, st.leaf());
+    }
+
+    #[test]
+    fn a_block_encoded_from_its_transactions_encodings_is_its_encoding(
+        txs in prop::collection::vec((tx_strategy(), 0usize..3), 0..6),
+        time in any::<u64>(),
+    ) {
+        let key = PrivateKey::from_seed(b"producer");
+        let signed: Vec<SignedTransaction> = txs
+            .into_iter()
+            .map(|(tx, n_sigs)| {
+                let keys: Vec<PrivateKey> = (0..n_sigs).map(|i| PrivateKey::from_seed(&[i as u8])).collect();
+                SignedTransaction::sign(tx, &keys.iter().collect::<Vec<_>>(), &chain())
+            })
+            .collect();
+        let encoded: Vec<Vec<u8>> = signed.iter().map(|t| t.digests(&chain()).0).collect();
+        let header = BlockHeader { timestamp: TimePoint(time), producer: n("eosio"), ..BlockHeader::default() };
+        let block = SignedBlock::seal(header, signed, &key, &chain());
+        prop_assert_eq!(block.encode_with(&encoded), codec::encode(&block));
     }
 }
 

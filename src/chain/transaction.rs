@@ -165,12 +165,12 @@ impl SignedTransaction {
         self.transaction.id()
     }
 
-    /// Encodes once and derives everything intake needs: the encoded length, the id, the
-    /// signing digest and the block leaf. The transaction's own encoding is the prefix of
+    /// Encodes once and derives everything intake needs: the encoding (kept for the block
+    /// it goes into), the id, the signing digest and the block leaf. The transaction's own encoding is the prefix of
     /// the signed one (fields in order; the signatures come last as a u64 count and 64 bytes
     /// each), so it is hashed in place, and the leaf's hash goes on from the id's state
     /// over that prefix instead of hashing it twice.
-    pub fn digests(&self, chain: &ChainId) -> (usize, TxId, Checksum256, Checksum256) {
+    pub fn digests(&self, chain: &ChainId) -> (Vec<u8>, TxId, Checksum256, Checksum256) {
         use sha2::Digest;
         let enc = codec::encode(self);
         let tx_len = enc.len() - 8 - 64 * self.signatures.len();
@@ -180,12 +180,8 @@ impl SignedTransaction {
         id.update(tx_bytes);
         let mut leaf = id.clone();
         leaf.update(signatures);
-        (
-            enc.len(),
-            TxId(Checksum256(id.finalize().into())),
-            Checksum256::hash_parts(&[&chain.0 .0, tx_bytes]),
-            Checksum256(leaf.finalize().into()),
-        )
+        let digest = Checksum256::hash_parts(&[&chain.0 .0, tx_bytes]);
+        (enc, TxId(Checksum256(id.finalize().into())), digest, Checksum256(leaf.finalize().into()))
     }
 
     /// Its merkle leaf in a block: SHA-256 of the whole encoding, signatures included.

@@ -92,13 +92,14 @@ struct Pending {
     tx: SignedTransaction,
     id: TxId,
     leaf: Checksum256,
-    bytes: usize,
+    /// Its encoding, computed once at admission: the block's bytes are these, copied.
+    encoded: Vec<u8>,
     ack: AckSlot,
 }
 
 impl Candidate for Pending {
     fn bytes(&self) -> usize {
-        self.bytes
+        self.encoded.len()
     }
     fn write_scopes(&self) -> &[Name] {
         &self.tx.transaction.write_scopes
@@ -257,11 +258,13 @@ impl Intake {
         let cfg = &inner.config;
         let now = TimePointSec::now();
         // Stateless checks, encoding and hashing, in parallel and without any lock. Each
-        // transaction is encoded once: its size, its block leaf, id and digest come from it.
-        let mut checked: Vec<Result<(verify::Prepared, usize, Checksum256), IngestError>> = txs
+        // transaction is encoded once: its size, its block leaf, id and digest come from it,
+        // and the block's bytes are these encodings copied.
+        let mut checked: Vec<Result<(verify::Prepared, Vec<u8>, Checksum256), IngestError>> = txs
             .into_par_iter()
             .map(|tx| {
-                let (len, id, digest, leaf) = tx.digests(&inner.chain);
+                let (encoded, id, digest, leaf) = tx.digests(&inner.chain);
+                let len = encoded.len();
                 if len > cfg.transaction_bytes_max {
                     return Err(IngestError::TooLarge {
                         what: "transaction",
@@ -271,7 +274,7 @@ impl Intake {
                 }
                 tx.transaction.check_scopes()?;
                 History::check_expiration(&tx.transaction, now, cfg.expiration_window_sec)?;
-                Ok((verify::prepare_with(tx, id, digest, &*inner.state)?, len, leaf))
+                Ok((verify::prepare_with(tx, id, digest, &*inner.state)?, encoded, leaf))
             })
             .collect();
         // Serial parts only: a worker waiting in a parallel call may run other work.
@@ -296,9 +299,9 @@ impl Intake {
         let mut extra = Vec::with_capacity(checked.len());
         for (i, c) in checked.into_iter().enumerate() {
             match c {
-                Ok((p, bytes, leaf)) => {
+                Ok((p, encoded, leaf)) => {
                     prepared.push(p);
-                    extra.push((i, bytes, leaf));
+                    extra.push((i, encoded, leaf));
                 }
                 Err(e) => acks.refuse(i, e),
             }
@@ -312,7 +315,7 @@ impl Intake {
         // time, it was already set, so nothing is queued after the last block.
         let stopped = inner.stopped.lock().expect("stop lock").is_some();
         let mut accepted = 0;
-        for ((p, v), (i, bytes, leaf)) in prepared.into_iter().zip(verdicts).zip(extra) {
+        for ((p, v), (i, encoded, leaf)) in prepared.into_iter().zip(verdicts).zip(extra) {
             let admitted = v.and_then(|()| {
                 if stopped {
                     return Err(IngestError::ShuttingDown);
@@ -324,7 +327,7 @@ impl Intake {
             });
             match admitted {
                 Ok(()) => {
-                    queue.push_back(Pending { tx: p.tx, id: p.id, leaf, bytes, ack: acks.slot(i) });
+                    queue.push_back(Pending { tx: p.tx, id: p.id, leaf, encoded, ack: acks.slot(i) });
                     accepted += 1;
                 }
                 Err(e) => acks.refuse(i, e),
@@ -465,16 +468,20 @@ impl Intake {
         let mut leaves = Vec::with_capacity(selected.len());
         let mut acks = Vec::with_capacity(selected.len());
         let mut sizes = Vec::with_capacity(selected.len());
+        let mut encoded = Vec::with_capacity(selected.len());
         for p in selected {
             txs.push(p.tx);
             ids.push(p.id);
             leaves.push(p.leaf);
             acks.push(p.ack);
-            sizes.push(p.bytes as u32);
+            sizes.push(p.encoded.len() as u32);
+            encoded.push(p.encoded);
         }
         let block = Arc::new(SignedBlock::seal_with_leaves(header, txs, &leaves, &inner.key, &inner.chain));
         let num = block.header.block_num();
-        let bytes = codec::encode(&*block);
+        let bytes = block.encode_with(&encoded);
+        debug_assert_eq!(bytes, codec::encode(&*block));
+        drop(encoded);
         add_cpu_since(&inner.stats.seal_cpu_ns, started);
         inner.stats.blocks.fetch_add(1, Ordering::Relaxed);
         let appending = Instant::now();
