@@ -18,8 +18,11 @@ fn bench(args: &[&str]) -> serde_json::Value {
     serde_json::from_str(line).unwrap()
 }
 
-fn check_run(run: &serde_json::Value, transactions: u64) {
+fn check_run(run: &serde_json::Value, transactions: u64, warmup: u64) {
     assert_eq!(run["transactions"], transactions);
+    assert_eq!(run["warmup_transactions"], warmup);
+    // The warm-up went through the whole pipeline first, delivered and measured alike.
+    assert_eq!(run["warmup_tps"].as_f64().is_some_and(|t| t > 0.0), warmup > 0, "{run}");
     assert!(run["tps"].as_f64().unwrap() > 0.0);
     for l in ["ack", "applied", "delivered"] {
         let p50 = run[l]["p50_ms"].as_f64().unwrap();
@@ -37,9 +40,10 @@ fn check_run(run: &serde_json::Value, transactions: u64) {
     assert!(second_half.is_null() || second_half.as_f64().is_some(), "{run}");
     let beyond = &run["memory"]["rss_growth_beyond_dedup_bytes_per_tx_second_half"];
     assert_eq!(beyond.is_null(), second_half.is_null(), "{run}");
-    // Every transaction is in the window by the end: an entry of at least 25 + 16 bytes.
+    // Every transaction, the warm-up's too, is in the window by the end: an entry of at
+    // least 25 + 16 bytes.
     let dedup_end = run["memory"]["dedup_window_bytes_end"].as_u64().unwrap();
-    assert!(dedup_end >= transactions * 41, "{run}");
+    assert!(dedup_end >= (transactions + warmup) * 41, "{run}");
     assert!(run["memory"]["dedup_window_bytes_half"].as_u64().unwrap() <= dedup_end, "{run}");
 }
 
@@ -56,6 +60,8 @@ fn one_and_all_cores_deliver_everything() {
         "50",
         "--rounds",
         "2",
+        "--warmup",
+        "0",
     ]);
     for key in ["tps", "p50_ms", "p99_ms", "verify_batch_per_s", "efficiency", "scaling", "cores"] {
         assert!(r.get(key).is_some(), "{key} missing: {r}");
@@ -68,7 +74,7 @@ fn one_and_all_cores_deliver_everything() {
     assert_eq!(runs[0]["cores"], 1, "the first run is pinned to one core");
     assert_eq!(runs.last().unwrap()["cores"].as_u64().unwrap() as usize, cores);
     for run in runs {
-        check_run(run, 300);
+        check_run(run, 300, 0);
         // Two rounds each; the report is the upper one by efficiency.
         let rounds: Vec<f64> =
             run["efficiency_rounds"].as_array().unwrap().iter().map(|e| e.as_f64().unwrap()).collect();
@@ -120,13 +126,16 @@ fn wasm_hot_mix_over_http_delivers_everything() {
         "--rounds",
         "1",
         "--load-on-node-cores",
+        "--warmup",
+        "60",
     ]);
     assert_eq!(r["workload"], "wasm");
     assert_eq!(r["intake"], "http");
     assert!(r["scaling"].is_null(), "one configuration ran");
     let runs = r["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 1);
-    check_run(&runs[0], 200);
+    check_run(&runs[0], 200, 60);
+    assert_eq!(r["warmup_transactions"], 60);
     assert_eq!(runs[0]["efficiency_rounds"].as_array().unwrap().len(), 1);
     assert!(runs[0]["load_cpu"].is_null(), "asked to share the node's core: {}", runs[0]);
 }

@@ -137,6 +137,12 @@ pub struct PipelineArgs {
     /// window, which grows with time until transactions expire).
     #[arg(long, default_value_t = 1)]
     pub duration_factor: usize,
+    /// Transactions pushed through the whole pipeline, and delivered, before the measured
+    /// ones, so that the figures are the node's steady state: its caches filled (each
+    /// sender's decoded keys, the allocator's pages, the tables' capacity) as on a node
+    /// that has been running. 0 measures a node straight from genesis.
+    #[arg(long, default_value_t = 20_000)]
+    pub warmup: usize,
     /// Child runs per configuration; each configuration reports its median run (by
     /// efficiency), and every run's efficiency is listed (the machine's speed drifts).
     #[arg(long, default_value_t = 3)]
@@ -313,8 +319,13 @@ pub struct RunReport {
     pub load_cpu: Option<usize>,
     /// Memory.
     pub memory: Memory,
-    /// Transactions.
+    /// Transactions measured.
     pub transactions: usize,
+    /// Transactions pushed and delivered before them, not measured (`--warmup`).
+    pub warmup_transactions: usize,
+    /// The warm-up's own tps, measured as `tps` is (a node fresh from genesis; null
+    /// without a warm-up).
+    pub warmup_tps: Option<f64>,
     /// Blocks they landed in.
     pub blocks: usize,
     /// The efficiency of every round of this configuration, in run order; this report is
@@ -356,8 +367,10 @@ pub struct PipelineReport {
     pub hot_percent: u32,
     /// Pushed in process (`inproc`) or over loopback HTTP (`http`).
     pub intake: String,
-    /// Transactions per run.
+    /// Transactions per run (measured).
     pub transactions: usize,
+    /// Transactions each run pushed and delivered before the measured ones.
+    pub warmup_transactions: usize,
     /// Accounts.
     pub accounts: usize,
     /// Encoded transaction size in bytes.
@@ -456,6 +469,7 @@ pub fn run_all(args: &PipelineArgs) -> anyhow::Result<PipelineReport> {
         hot_percent: args.hot_percent,
         intake: if args.http { "http" } else { "inproc" }.into(),
         transactions: args.transactions * args.duration_factor.max(1),
+        warmup_transactions: args.warmup,
         accounts: args.accounts,
         transaction_bytes,
         subscribers: args.subscribers,
@@ -517,6 +531,7 @@ fn spawn_child(
     cmd.args(["--clients", &args.clients.to_string()]);
     cmd.args(["--block-interval-ms", &args.block_interval_ms.to_string()]);
     cmd.args(["--duration-factor", &args.duration_factor.to_string()]);
+    cmd.args(["--warmup", &args.warmup.to_string()]);
     cmd.arg("--dir").arg(&args.dir);
     if args.http {
         cmd.arg("--http");
@@ -785,8 +800,9 @@ fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     super::pool::init_verify_pool(cores, true);
     let count = args.transactions * args.duration_factor.max(1);
-    if count > u32::MAX as usize {
-        bail!("at most {} transactions", u32::MAX);
+    let warm = args.warmup;
+    if count + warm > u32::MAX as usize {
+        bail!("at most {} transactions, warm-up included", u32::MAX);
     }
     let m = args.accounts;
     let label = format!("{cores} core{}", if cores == 1 { "" } else { "s" });
@@ -813,18 +829,22 @@ fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
         Workload::Wasm => workload::WASM_TOKEN,
     };
     let index: HashMap<Name, usize> = (0..m).map(|i| (workload::account(i), i)).collect();
-    let pb = progress(count as u64, &format!("{label}: pre-signing"));
-    let plain = workload::transfers(contract, m, count, args.hot_percent, 7);
-    let senders: Vec<usize> = plain.iter().map(|t| index[&t.actions[0].authorization[0].actor]).collect();
-    let txs: Vec<SignedTransaction> = plain
+    // The warm-up's transactions first, then the measured ones: one sequence, so no two
+    // are alike (each carries its place in it).
+    let pb = progress((warm + count) as u64, &format!("{label}: pre-signing"));
+    let plain = workload::transfers(contract, m, warm + count, args.hot_percent, 7);
+    let all_senders: Vec<usize> = plain.iter().map(|t| index[&t.actions[0].authorization[0].actor]).collect();
+    let all: Vec<SignedTransaction> = plain
         .into_par_iter()
-        .zip(senders.par_iter())
+        .zip(all_senders.par_iter())
         .map(|(t, s)| {
             pb.inc(1);
             SignedTransaction::sign(stamp(t), &[&keys[*s]], &chain)
         })
         .collect();
     pb.finish_and_clear();
+    let (warm_txs, txs) = all.split_at(warm);
+    let senders = &all_senders[warm..];
     let transaction_bytes = codec::encode(&txs[0]).len();
 
     // The ceiling: plain batched verification of the same signatures on the same cores.
@@ -843,7 +863,7 @@ fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
     // Subscribers: the senders split into groups, one group's transfers each.
     let mut groups: Vec<Vec<Name>> = vec![Vec::new(); args.subscribers];
     let mut sender_group = vec![usize::MAX; m];
-    let mut distinct: Vec<usize> = senders.clone();
+    let mut distinct: Vec<usize> = all_senders.clone();
     distinct.sort_unstable();
     distinct.dedup();
     if distinct.len() < args.subscribers {
@@ -859,10 +879,14 @@ fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
             groups[0].len()
         );
     }
-    let mut expected = vec![0usize; args.subscribers];
-    for s in &senders {
-        expected[sender_group[*s]] += 1;
-    }
+    let expected_of = |senders: &[usize]| {
+        let mut expected = vec![0usize; args.subscribers];
+        for s in senders {
+            expected[sender_group[*s]] += 1;
+        }
+        expected
+    };
+    let (expected_warm, expected) = (expected_of(&all_senders[..warm]), expected_of(senders));
 
     // The node.
     let data = tempfile::Builder::new().prefix("dawn-pipeline-bench-").tempdir_in(&args.dir)?;
@@ -872,7 +896,7 @@ fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
         intake: IntakeConfig {
             block_interval: Duration::from_millis(args.block_interval_ms),
             block: BlockLimits { transactions_max: 100_000, bytes_max: 32 << 20, ..BlockLimits::default() },
-            queue_max: 2 * count + 100_000,
+            queue_max: 2 * (warm + count) + 100_000,
             ..IntakeConfig::default()
         },
         sync: args.sync,
@@ -945,7 +969,20 @@ fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
         }
     };
     let ready = Arc::new(ready);
-    let result = rt.block_on(measure(args, &ready, &load, &txs, &expected, &groups, &chain, stamp, &label));
+    let result = rt.block_on(async {
+        if args.workload == Workload::Wasm {
+            deploy_wasm(&ready, args.accounts, &chain, &stamp).await?;
+        }
+        let mut warmup_tps = None;
+        if warm > 0 {
+            let warmup = format!("{label}, warm-up");
+            let w = measure(args, &ready, &load, warm_txs, &expected_warm, &groups, &warmup).await?;
+            tracing::info!(target: "dawn::bench", tps = w.tps, "warm-up done");
+            warmup_tps = Some(w.tps);
+        }
+        let run = measure(args, &ready, &load, txs, &expected, &groups, &label).await?;
+        anyhow::Ok(RunReport { warmup_transactions: warm, warmup_tps, ..run })
+    });
     drop(load_rt);
     let load_cpu = args.load_cpu.filter(|_| load_pinned.load(Ordering::Relaxed));
     if args.load_cpu.is_some() && load_cpu.is_none() {
@@ -1058,14 +1095,9 @@ async fn measure(
     txs: &[SignedTransaction],
     expected: &[usize],
     groups: &[Vec<Name>],
-    chain: &crate::chain::ChainId,
-    stamp: impl Fn(Transaction) -> Transaction,
     label: &str,
 ) -> anyhow::Result<RunReport> {
     let count = txs.len();
-    if args.workload == Workload::Wasm {
-        deploy_wasm(ready, args.accounts, chain, &stamp).await?;
-    }
     // Applied times of blocks, as exec publishes its head.
     let applied_log: Arc<Mutex<Vec<(u32, u64)>>> = Arc::new(Mutex::new(resident(count + 1024)));
     let t0 = Instant::now();
@@ -1343,6 +1375,8 @@ async fn measure(
             ),
         },
         transactions: count,
+        warmup_transactions: 0,
+        warmup_tps: None,
         blocks: blocks.len(),
         efficiency_rounds: Vec::new(),
         tps_rounds: Vec::new(),
@@ -1353,8 +1387,8 @@ fn print_table(r: &PipelineReport) {
     let hot =
         if r.hot_percent == 0 { "disjoint pairs".to_string() } else { format!("{}% hot", r.hot_percent) };
     println!(
-        "{} token transfers: {} of {} B over {} accounts ({hot}), {} subscribers, intake {}, sync {}, blocks every {} ms",
-        r.workload, r.transactions, r.transaction_bytes, r.accounts, r.subscribers, r.intake, r.sync, r.block_interval_ms
+        "{} token transfers: {} of {} B over {} accounts ({hot}), after {} to warm up; {} subscribers, intake {}, sync {}, blocks every {} ms",
+        r.workload, r.transactions, r.transaction_bytes, r.accounts, r.warmup_transactions, r.subscribers, r.intake, r.sync, r.block_interval_ms
     );
     let head: Vec<String> = r
         .runs
@@ -1381,6 +1415,10 @@ fn print_table(r: &PipelineReport) {
     if r.runs.iter().any(|x| x.efficiency_rounds.len() > 1) {
         let list = |v: &[f64]| v.iter().map(|e| format!("{e:.2}")).collect::<Vec<_>>().join(" ");
         row("  every round (the median is reported)", each(&|x| list(&x.efficiency_rounds)));
+    }
+    if r.runs.iter().any(|x| x.warmup_tps.is_some()) {
+        let cold = |x: &RunReport| x.warmup_tps.map_or("-".into(), |t| format!("{t:.0}"));
+        row("  the warm-up's tps (from genesis)", each(&cold));
     }
     row("accepted tps (submit to durable ack)", each(&|x| format!("{:.0}", x.accepted_tps)));
     row("latency ms p50/p99/max: ack", each(&|x| lat(&x.ack)));
