@@ -141,21 +141,12 @@ impl SignedBlock {
     }
 
     /// Its encoding, given each transaction's own encoding in block order (as intake kept
-    /// them): the header and signature are encoded, the transactions are copied after
-    /// their count, with no second pass through the codec. The block's layout is its
-    /// fields in order and a list is a u64 count then its elements, so this equals
+    /// them): the header and signature are encoded and the transactions' encodings copied
+    /// behind their count, with no second pass through the codec. Equals
     /// `codec::encode(self)` whenever `encoded[i]` is `codec::encode(&self.transactions[i])`.
     pub fn encode_with(&self, encoded: &[impl AsRef<[u8]>]) -> Vec<u8> {
-        debug_assert_eq!(encoded.len(), self.transactions.len());
-        let head = super::codec::encode(&(&self.header, &self.producer_signature));
-        let body: usize = encoded.iter().map(|e| e.as_ref().len()).sum();
-        let mut out = Vec::with_capacity(head.len() + 8 + body);
-        out.extend_from_slice(&head);
-        out.extend_from_slice(&(encoded.len() as u64).to_le_bytes());
-        for e in encoded {
-            out.extend_from_slice(e.as_ref());
-        }
-        out
+        assert_eq!(encoded.len(), self.transactions.len(), "one encoding per transaction");
+        super::codec::encode_around_list(&(&self.header, &self.producer_signature), encoded, &())
     }
 
     /// Checks the producer signature and the transaction merkle root.

@@ -26,6 +26,28 @@ pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
     options().serialized_size(value).expect("chain types always encode") as usize
 }
 
+/// The encoding of a struct whose fields are `head`'s, then one list, then `tail`'s, given
+/// the list's elements already encoded: the codec writes a struct as its fields in order
+/// and a list as a u64 count then its elements, so this equals encoding the struct when
+/// `head` and `tail` encode its fields before and after the list and `items[i]` encodes
+/// its i-th element. Lets a producer copy encodings it already has instead of running
+/// every element through the codec again.
+pub fn encode_around_list<H: Serialize, T: Serialize>(
+    head: &H,
+    items: &[impl AsRef<[u8]>],
+    tail: &T,
+) -> Vec<u8> {
+    let body: usize = items.iter().map(|e| e.as_ref().len()).sum();
+    let mut out = Vec::with_capacity(encoded_len(head) + 8 + body + encoded_len(tail));
+    options().serialize_into(&mut out, head).expect("chain types always encode");
+    out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+    for e in items {
+        out.extend_from_slice(e.as_ref());
+    }
+    options().serialize_into(&mut out, tail).expect("chain types always encode");
+    out
+}
+
 /// Decodes exactly one `T` from all of `bytes` (at most `limit` of them), rejecting
 /// trailing bytes. bincode 1.3.3 does not apply its own limit when reading from a slice
 /// (its issue #299), so the length is checked here; a length prefix still cannot make it

@@ -241,18 +241,12 @@ impl BlockResults {
     /// The layout is the codec's for this struct: its fields in order, the vector as a u64
     /// length and its elements.
     pub fn record(&self, encoded: &[Vec<u8>]) -> Vec<u8> {
-        debug_assert_eq!(encoded.len(), self.transactions.len());
-        let head = codec::encode(&(self.block_num, self.block_id));
-        let tail = codec::encode(&(self.state_root, self.results_root));
-        let body: usize = encoded.iter().map(Vec::len).sum();
-        let mut out = Vec::with_capacity(head.len() + 8 + body + tail.len());
-        out.extend_from_slice(&head);
-        out.extend_from_slice(&(encoded.len() as u64).to_le_bytes());
-        for e in encoded {
-            out.extend_from_slice(e);
-        }
-        out.extend_from_slice(&tail);
-        out
+        assert_eq!(encoded.len(), self.transactions.len(), "one encoding per result");
+        codec::encode_around_list(
+            &(self.block_num, self.block_id),
+            encoded,
+            &(self.state_root, self.results_root),
+        )
     }
 
     /// The result of the block's transaction at `index`, if any. Deferred deliveries come

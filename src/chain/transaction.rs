@@ -166,10 +166,10 @@ impl SignedTransaction {
     }
 
     /// Encodes once and derives everything intake needs: the encoding (kept for the block
-    /// it goes into), the id, the signing digest and the block leaf. The transaction's own encoding is the prefix of
-    /// the signed one (fields in order; the signatures come last as a u64 count and 64 bytes
-    /// each), so it is hashed in place, and the leaf's hash goes on from the id's state
-    /// over that prefix instead of hashing it twice.
+    /// it goes into), the id, the signing digest and the block leaf. The transaction's own
+    /// encoding is the prefix of the signed one (fields in order; the signatures come last
+    /// as a u64 count and 64 bytes each), so it is hashed in place, and the leaf's hash
+    /// goes on from the id's state over that prefix instead of hashing it twice.
     pub fn digests(&self, chain: &ChainId) -> (Vec<u8>, TxId, Checksum256, Checksum256) {
         use sha2::Digest;
         let enc = codec::encode(self);

@@ -34,7 +34,8 @@ pub struct IntakeConfig {
     pub transaction_bytes_max: usize,
     /// How far ahead an expiration may be.
     pub expiration_window_sec: u32,
-    /// Most transactions waiting for a block.
+    /// Most transactions waiting for a block. Each waiting one holds its decoded form and
+    /// its encoding (kept for the block's bytes): about twice its encoded size.
     pub queue_max: usize,
     /// The producer account.
     pub producer: Name,
@@ -480,7 +481,7 @@ impl Intake {
         let block = Arc::new(SignedBlock::seal_with_leaves(header, txs, &leaves, &inner.key, &inner.chain));
         let num = block.header.block_num();
         let bytes = block.encode_with(&encoded);
-        debug_assert_eq!(bytes, codec::encode(&*block));
+        debug_assert!(bytes == codec::encode(&*block), "a block's bytes differ from its encoding");
         drop(encoded);
         add_cpu_since(&inner.stats.seal_cpu_ns, started);
         inner.stats.blocks.fetch_add(1, Ordering::Relaxed);

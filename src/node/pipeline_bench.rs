@@ -178,11 +178,11 @@ pub struct Latency {
 
 impl Latency {
     /// The percentiles of `ms`, in any order.
-    pub(super) fn of(mut ms: Vec<f64>) -> Self {
+    pub(super) fn of(ms: &mut [f64]) -> Self {
         ms.sort_by(f64::total_cmp);
         Self {
-            p50_ms: percentile(&ms, 0.5),
-            p99_ms: percentile(&ms, 0.99),
+            p50_ms: percentile(ms, 0.5),
+            p99_ms: percentile(ms, 0.99),
             max_ms: ms.last().copied().unwrap_or(0.0),
         }
     }
@@ -322,9 +322,11 @@ pub struct RunReport {
     /// Transactions measured.
     pub transactions: usize,
     /// Transactions pushed and delivered before them, not measured (`--warmup`).
+    #[serde(default)]
     pub warmup_transactions: usize,
     /// The warm-up's own tps, measured as `tps` is (a node fresh from genesis; null
     /// without a warm-up).
+    #[serde(default)]
     pub warmup_tps: Option<f64>,
     /// Blocks they landed in.
     pub blocks: usize,
@@ -370,6 +372,7 @@ pub struct PipelineReport {
     /// Transactions per run (measured).
     pub transactions: usize,
     /// Transactions each run pushed and delivered before the measured ones.
+    #[serde(default)]
     pub warmup_transactions: usize,
     /// Accounts.
     pub accounts: usize,
@@ -752,7 +755,9 @@ fn account_key(i: usize) -> PrivateKey {
     PrivateKey::from_seed(format!("dawn pipeline bench account {i}").as_bytes())
 }
 
-/// A pusher's pre-built batches, held only to be dropped once the measured window ends.
+/// A buffer of the bench's own (a pusher's pre-built batches, the records of a run), held
+/// only to be dropped later: until the measured window ends, and a warm-up's until the
+/// figures after it are read, so that the node never reuses their pages while measured.
 type Resident = Box<dyn Send>;
 
 /// One submitted transaction: its index in the workload, times since the start (ns) and
@@ -801,7 +806,7 @@ fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
     super::pool::init_verify_pool(cores, true);
     let count = args.transactions * args.duration_factor.max(1);
     let warm = args.warmup;
-    if count + warm > u32::MAX as usize {
+    if count.checked_add(warm).is_none_or(|all| all > u32::MAX as usize) {
         bail!("at most {} transactions, warm-up included", u32::MAX);
     }
     let m = args.accounts;
@@ -974,13 +979,16 @@ fn run_child(args: &PipelineArgs) -> anyhow::Result<ChildOutput> {
             deploy_wasm(&ready, args.accounts, &chain, &stamp).await?;
         }
         let mut warmup_tps = None;
+        let mut kept = Vec::new();
         if warm > 0 {
             let warmup = format!("{label}, warm-up");
-            let w = measure(args, &ready, &load, warm_txs, &expected_warm, &groups, &warmup).await?;
+            let w =
+                measure(args, &ready, &load, warm_txs, &expected_warm, &groups, &warmup, &mut kept).await?;
             tracing::info!(target: "dawn::bench", tps = w.tps, "warm-up done");
             warmup_tps = Some(w.tps);
         }
-        let run = measure(args, &ready, &load, txs, &expected, &groups, &label).await?;
+        let run = measure(args, &ready, &load, txs, &expected, &groups, &label, &mut kept).await?;
+        drop(kept);
         anyhow::Ok(RunReport { warmup_transactions: warm, warmup_tps, ..run })
     });
     drop(load_rt);
@@ -1087,6 +1095,8 @@ async fn subscriber(
     Ok(out)
 }
 
+/// Pushes `txs` through the node and measures them; every buffer of the run is moved to
+/// `keep` at the end, for the caller to drop when no later window is measured.
 #[allow(clippy::too_many_arguments)]
 async fn measure(
     args: &PipelineArgs,
@@ -1096,6 +1106,7 @@ async fn measure(
     expected: &[usize],
     groups: &[Vec<Name>],
     label: &str,
+    keep: &mut Vec<Resident>,
 ) -> anyhow::Result<RunReport> {
     let count = txs.len();
     // Applied times of blocks, as exec publishes its head.
@@ -1256,9 +1267,10 @@ async fn measure(
     let (delivered_half, rss_anon_half, dedup_half) = half.await?;
     let threads = thread_cpu_since(&cpu_before);
     let mut submitted: Vec<Submitted> = Vec::with_capacity(count);
-    for (records, batches) in pushed {
+    let mut batches = Vec::with_capacity(pushed.len());
+    for (records, b) in pushed {
         submitted.extend(records);
-        drop(batches);
+        batches.push(b);
     }
     let stages = Counters::read(ready).busy_since(&before, threads.verify_pool_s);
     pb.finish_and_clear();
@@ -1337,6 +1349,9 @@ async fn measure(
     let window = (end_ns - start_ns) as f64 / 1e9;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpu_busy = threads.total_s / window / cores as f64;
+    let (ack_ms, applied_ms, delivered_ms) =
+        (Latency::of(&mut ack), Latency::of(&mut app), Latency::of(&mut del));
+    keep.push(Box::new((batches, submitted, at, delivery_ns, delivered, applied, (ack, app, del))));
     Ok(RunReport {
         cores,
         exec_threads: cores,
@@ -1344,9 +1359,9 @@ async fn measure(
         accepted_tps: count as f64 / ((last_ack - first_submit) as f64 / 1e9),
         verify_batch_per_s: 0.0,
         efficiency: 0.0,
-        ack: Latency::of(ack),
-        applied: Latency::of(app),
-        delivered: Latency::of(del),
+        ack: ack_ms,
+        applied: applied_ms,
+        delivered: delivered_ms,
         seconds,
         stages,
         threads,

@@ -383,7 +383,7 @@ async fn fan_out(
     }
     let _ = stop_tx.send(());
     let _ = server_task.await;
-    let l = super::pipeline_bench::Latency::of(lat);
+    let l = super::pipeline_bench::Latency::of(&mut lat);
     Ok(RunFigures {
         subscribers: subs,
         selected_percent: 0,
