@@ -5,7 +5,8 @@
 //! `SHA-256(0x00 || leaf)`, inner nodes as `SHA-256(0x01 || left || right)`, the split at
 //! the largest power of two below the count, so no leaf is ever duplicated (the
 //! duplicate-last-leaf scheme lets two different lists share a root). Empty: SHA-256("").
-//! Large trees hash their halves in parallel; the root is the same on any thread count.
+//! Large trees hash their halves in parallel when built on a rayon pool's thread; the root
+//! is the same on any thread count.
 
 use super::Checksum256;
 
@@ -30,16 +31,16 @@ fn split(n: usize) -> usize {
 /// Subtrees at least this large hash their halves in parallel (on the current rayon pool).
 const PARALLEL_LEAVES_MIN: usize = 1024;
 
-fn root_of_hashed(h: &[Checksum256]) -> Checksum256 {
+fn root_of_hashed(h: &[Checksum256], parallel: bool) -> Checksum256 {
     match h.len() {
         0 => Checksum256::hash(&[]),
         1 => h[0],
         n => {
             let k = split(n);
-            let (l, r) = if n >= PARALLEL_LEAVES_MIN {
-                rayon::join(|| root_of_hashed(&h[..k]), || root_of_hashed(&h[k..]))
+            let (l, r) = if parallel && n >= PARALLEL_LEAVES_MIN {
+                rayon::join(|| root_of_hashed(&h[..k], true), || root_of_hashed(&h[k..], true))
             } else {
-                (root_of_hashed(&h[..k]), root_of_hashed(&h[k..]))
+                (root_of_hashed(&h[..k], false), root_of_hashed(&h[k..], false))
             };
             node_hash(&l, &r)
         }
@@ -47,14 +48,20 @@ fn root_of_hashed(h: &[Checksum256]) -> Checksum256 {
 }
 
 /// The root over `leaves` (each a digest, e.g. a transaction id).
+///
+/// In parallel only when called on a rayon pool's thread (exec's workers hashing a block's
+/// results): from any other thread, rayon would queue the work on the global pool behind
+/// whatever that pool is busy with (intake's signature checks), and the caller (the block
+/// producer) would wait for all of it.
 pub fn root(leaves: &[Checksum256]) -> Checksum256 {
     use rayon::prelude::*;
-    let hashed: Vec<Checksum256> = if leaves.len() >= PARALLEL_LEAVES_MIN {
+    let parallel = leaves.len() >= PARALLEL_LEAVES_MIN && rayon::current_thread_index().is_some();
+    let hashed: Vec<Checksum256> = if parallel {
         leaves.par_iter().map(leaf_hash).collect()
     } else {
         leaves.iter().map(leaf_hash).collect()
     };
-    root_of_hashed(&hashed)
+    root_of_hashed(&hashed, parallel)
 }
 
 /// The audit path of leaf `index`: sibling hashes from the leaf up.
@@ -75,10 +82,10 @@ fn path_of(h: &[Checksum256], index: usize, out: &mut Vec<Checksum256>) {
     let k = split(h.len());
     if index < k {
         path_of(&h[..k], index, out);
-        out.push(root_of_hashed(&h[k..]));
+        out.push(root_of_hashed(&h[k..], false));
     } else {
         path_of(&h[k..], index - k, out);
-        out.push(root_of_hashed(&h[..k]));
+        out.push(root_of_hashed(&h[..k], false));
     }
 }
 
@@ -136,6 +143,22 @@ mod tests {
         let mut dup = l.clone();
         dup.push(l[2]);
         assert_ne!(root(&l), root(&dup));
+    }
+
+    #[test]
+    fn large_trees_hash_alike_on_a_pool_and_off_it() {
+        let l = leaves(3 * PARALLEL_LEAVES_MIN + 17);
+        let off = root(&l);
+        assert!(rayon::current_thread_index().is_none());
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let on = pool.install(|| {
+            assert!(rayon::current_thread_index().is_some());
+            root(&l)
+        });
+        assert_eq!(on, off);
+        // Both equal the tree walked leaf by leaf, as a proof's path sees it.
+        let p = proof(&l, 5).unwrap();
+        assert!(verify(&off, &l[5], 5, l.len(), &p));
     }
 
     proptest! {
