@@ -89,6 +89,10 @@ pub struct IntakeStats {
     pub blocks: AtomicU64,
 }
 
+/// A transaction past the stateless checks: prepared for its signature checks, with its
+/// encoding and its block leaf.
+type Checked = (verify::Prepared, Vec<u8>, Checksum256);
+
 struct Pending {
     tx: SignedTransaction,
     id: TxId,
@@ -261,7 +265,7 @@ impl Intake {
         // Stateless checks, encoding and hashing, in parallel and without any lock. Each
         // transaction is encoded once: its size, its block leaf, id and digest come from it,
         // and the block's bytes are these encodings copied.
-        let mut checked: Vec<Result<(verify::Prepared, Vec<u8>, Checksum256), IngestError>> = txs
+        let mut checked: Vec<Result<Checked, IngestError>> = txs
             .into_par_iter()
             .map(|tx| {
                 let (encoded, id, digest, leaf) = tx.digests(&inner.chain);
