@@ -13,6 +13,13 @@ fn append_durable(log: &Log, records: &[Vec<u8>]) {
     log.wait_durable_blocking(a.last()).unwrap();
 }
 
+/// A temporary directory, and an opener of logs by name inside it.
+fn log_dir() -> (tempfile::TempDir, impl Fn(&str) -> Log) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    (dir, move |name: &str| Log::open_path(&path.join(name), LogConfig::default()).unwrap())
+}
+
 fn key_auth() -> Authority {
     Authority::single_key(workload::producer_key().public())
 }
@@ -135,9 +142,8 @@ fn delayed_transactions_run_later() {
 
 #[test]
 fn stage_rebuilds_state_and_refuses_altered_results() {
-    let dir = tempfile::tempdir().unwrap();
+    let (_dir, open) = log_dir();
     let g = workload::genesis(8);
-    let open = |name: &str| Log::open_path(&dir.path().join(name), LogConfig::default()).unwrap();
     let mut maker = BlockMaker::new(&g);
     let blocks: Vec<_> = workload::deploy_wasm_token(8)
         .into_iter()
@@ -183,9 +189,8 @@ fn stage_rebuilds_state_and_refuses_altered_results() {
 
 #[test]
 fn snapshots_restart_to_the_same_state_and_bad_ones_are_skipped() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, open) = log_dir();
     let g = workload::genesis(8);
-    let open = |name: &str| Log::open_path(&dir.path().join(name), LogConfig::default()).unwrap();
     let mut maker = BlockMaker::new(&g);
     let chain = open("chain");
     let mut append = |txs| {
@@ -262,9 +267,8 @@ fn snapshots_restart_to_the_same_state_and_bad_ones_are_skipped() {
 /// carries the claim stops the stage, naming both roots.
 #[test]
 fn a_block_claiming_wrong_executed_roots_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let (_dir, open) = log_dir();
     let g = workload::genesis(8);
-    let open = |name: &str| Log::open_path(&dir.path().join(name), LogConfig::default()).unwrap();
     let mut ex = Executor::from_genesis(&g, ExecConfig { threads: 1, ..ExecConfig::default() }).unwrap();
     let mut maker = BlockMaker::new(&g);
     let chain = open("chain");
@@ -309,9 +313,8 @@ fn a_block_claiming_wrong_executed_roots_is_refused() {
 /// not results.
 #[test]
 fn undecodable_log_records_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let (_dir, open) = log_dir();
     let g = workload::genesis(4);
-    let open = |name: &str| Log::open_path(&dir.path().join(name), LogConfig::default()).unwrap();
     let cfg = || ExecConfig { threads: 1, ..ExecConfig::default() };
     let garbage = open("garbage");
     append_durable(&garbage, &[vec![1, 2, 3]]);
@@ -338,9 +341,8 @@ fn undecodable_log_records_are_refused() {
 /// block before it ran.
 #[test]
 fn an_undecodable_record_stops_the_follower() {
-    let dir = tempfile::tempdir().unwrap();
+    let (_dir, open) = log_dir();
     let g = workload::genesis(4);
-    let open = |name: &str| Log::open_path(&dir.path().join(name), LogConfig::default()).unwrap();
     let chain = open("chain");
     let cfg = ExecConfig { threads: 1, ..ExecConfig::default() };
     let stage = ExecStage::open(&g, chain.clone(), open("results"), cfg).unwrap();
@@ -357,9 +359,8 @@ fn an_undecodable_record_stops_the_follower() {
 #[test]
 fn the_view_serves_a_changed_permission_at_once() {
     use dawn::chain::StateView;
-    let dir = tempfile::tempdir().unwrap();
+    let (_dir, open) = log_dir();
     let g = workload::genesis(4);
-    let open = |name: &str| Log::open_path(&dir.path().join(name), LogConfig::default()).unwrap();
     let chain = open("chain");
     let mut maker = BlockMaker::new(&g);
     let a = account(0);
