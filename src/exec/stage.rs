@@ -23,7 +23,7 @@ use super::view::{AuthorityCache, ExecView};
 use super::{ExecConfig, ExecutedHead, Executor};
 
 /// Where a block to execute comes from.
-enum BlockSource<'a> {
+enum BlockInput<'a> {
     /// As the producer appended it, with its ids and sizes.
     Decoded(Arc<SealedBlock>),
     /// Its chain log record.
@@ -120,7 +120,7 @@ impl ExecStage {
                 .read(Offset(next), 256, 64 << 20)
                 .map_err(|e| log_err("chain log read")(e.to_string()))?;
             for r in recs {
-                stage.execute_record(r.offset, BlockSource::Record(&r.data))?;
+                stage.execute_record(r.offset, BlockInput::Record(&r.data))?;
                 next = r.offset.0 + 1;
                 pb.inc(1);
             }
@@ -251,11 +251,11 @@ impl ExecStage {
     }
 
     /// Executes the block at `offset`, as the producer left it decoded or from its record.
-    fn execute_record(&self, offset: Offset, source: BlockSource<'_>) -> Result<(), ExecError> {
+    fn execute_record(&self, offset: Offset, source: BlockInput<'_>) -> Result<(), ExecError> {
         let started = Instant::now();
         let (block, sealed): (Arc<SignedBlock>, _) = match source {
-            BlockSource::Decoded(sealed) => (sealed.block.clone(), Some(sealed)),
-            BlockSource::Record(data) => (
+            BlockInput::Decoded(sealed) => (sealed.block.clone(), Some(sealed)),
+            BlockInput::Record(data) => (
                 Arc::new(
                     codec::decode(data, BLOCK_BYTES_MAX)
                         .map_err(|e| ExecError::BadBlock { offset: offset.0, detail: e.to_string() })?,
@@ -401,7 +401,7 @@ impl ExecStage {
                 // The producer leaves the block it appended decoded; a block from elsewhere
                 // (sync, replay) is read, with the rest of the range, and decoded here.
                 if let Some((sealed, _)) = self.chain.decoded::<SealedBlock>(next) {
-                    self.execute_record(next, BlockSource::Decoded(sealed))?;
+                    self.execute_record(next, BlockInput::Decoded(sealed))?;
                     next = Offset(next.0 + 1);
                     continue;
                 }
@@ -411,7 +411,7 @@ impl ExecStage {
                     .read(next, left, 64 << 20)
                     .map_err(|e| log_err("chain log read")(e.to_string()))?;
                 for r in recs {
-                    self.execute_record(r.offset, BlockSource::Record(&r.data))?;
+                    self.execute_record(r.offset, BlockInput::Record(&r.data))?;
                     next = Offset(r.offset.0 + 1);
                 }
             }

@@ -7,15 +7,15 @@ use std::collections::BTreeMap;
 use foldhash::HashMap as FastMap;
 use hashbrown::hash_map::Entry;
 
-/// The dedup table: hashbrown's map (std's, with its allocation's size exposed for memory
-/// accounting) under a fast hash with a random per-process seed.
-type IdTable = hashbrown::HashMap<IdKey, Slot, foldhash::fast::RandomState>;
-
 use crate::chain::{
     BlockId, BlockNum, ChainId, Name, SignedBlock, TimePoint, TimePointSec, Transaction, TxId,
 };
 
 use super::IngestError;
+
+/// The dedup table: hashbrown's map (std's, with its allocation's size exposed for memory
+/// accounting) under a fast hash with a random per-process seed.
+type IdTable = hashbrown::HashMap<IdKey, Slot, foldhash::fast::RandomState>;
 
 /// TaPoS can refer to any of the last 2^16 blocks (ref_block_num is 16 bits).
 pub const TAPOS_WINDOW: u32 = 1 << 16;
